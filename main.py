@@ -1,0 +1,18 @@
+"""Chip Audit. No arguments opens the app; `python main.py COMMAND ...` runs the command line."""
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] == "review":
+        from gui.app import main as gui_main  # Qt is imported only when a window is wanted
+
+        return gui_main(argv[1:])
+    from model.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

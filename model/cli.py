@@ -1,0 +1,252 @@
+"""The command line: predict, evaluate, train, info. `main.py` dispatches here.
+
+Exit codes: 0 success, 2 a user's mistake (one line on stderr, no traceback), 130 on Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from model.errors import CancelledError, ChipAuditError
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class ProgressLine:
+    """'label [bar] done/total rate eta' on one stderr line, redrawn at most 4 times a second."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label, self.stream = label, stream or sys.stderr
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.25 and done < total:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else 0.0
+        width = 24
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\r" if self.stream.isatty() else "\n"
+        self.stream.write(
+            f"{self.label} [{bar}] {done}/{total}  {rate:.0f} chips/s  eta {eta:.0f}s{end}"
+        )
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown and self.stream.isatty():
+            self.stream.write("\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Chip Audit: audit the crowd's tags on Planet chips beside a VGG16 classifier. "
+        "With no command, opens the app.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("predict", help="tags per chip for a folder, as a labels CSV")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--model", type=Path, help="a .keras model (default: the bundled one)")
+    p.add_argument("--out", type=Path, help="labels CSV to write (default: stdout)")
+    p.add_argument("--probs", type=Path, help="also write each tag's probability to this CSV")
+    p.add_argument("--tta", action="store_true", help="average 8 flips and rotations")
+
+    p = sub.add_parser("evaluate", help="score the model on a labelled folder")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    p = sub.add_parser("train", help="train or fine-tune on a labelled folder")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--init", default="scratch", help="'scratch' or a .keras model to fine-tune")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--input-size", type=int, default=32)
+    p.add_argument("--val-frac", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--architecture", default="vgg16_bn", choices=["vgg16_bn", "vgg16"])
+    p.add_argument("--imagenet-weights", type=Path, help="local VGG16 no-top weights (.h5)")
+    p.add_argument("--out", type=Path, required=True, help="model file to write (.keras)")
+
+    p = sub.add_parser("info", help="show a model's card")
+    p.add_argument("--model", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    # Listed for --help; main.py hands `review` to the app before this parser runs.
+    p = sub.add_parser("review", help="open the review window on a folder")
+    p.add_argument("folder", type=Path, nargs="?")
+    p.add_argument("--labels", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command not in COMMANDS:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return COMMANDS[args.command](args)
+    except ChipAuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyboardInterrupt, CancelledError):
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from model.card import read_card
+    from model.errors import ModelError
+    from model.paths import BUNDLED_MODEL
+
+    path = args.model or BUNDLED_MODEL
+    if not Path(path).is_file():
+        if args.model is None:
+            raise ModelError(f"{path}: no bundled model yet; pass --model M")
+        raise ModelError(f"{path}: no such model file")
+    card = read_card(path)
+    if args.json:
+        print(card.to_json(), end="")
+        return EXIT_OK
+    print(f"model        {path}")
+    print(f"version      {card.version}   created {card.created}")
+    print(f"architecture {card.architecture}, input {card.input_size} px")
+    print(f"weather rule {card.weather_rule}   parent {card.parent or '-'}")
+    data = card.data
+    if data:
+        print(f"trained on   {data.get('n_train')} chips, validated on {data.get('n_val')}")
+    val = card.metrics.get("validation")
+    if val:
+        print(
+            f"validation   F2 {val['f2_samples']:.4f}  F1 {val['f1_samples']:.4f}  "
+            f"macro F1 {val['macro_f1']:.4f}  ({card.metrics.get('validation_note', '')})"
+        )
+        print(_tag_table(val["per_tag"], card.thresholds))
+    return EXIT_OK
+
+
+def _tag_table(per_tag: dict[str, dict[str, float]], thresholds: dict[str, float]) -> str:
+    rows = [f"{'tag':<18}{'support':>8}{'prec':>7}{'recall':>7}{'F1':>7}{'F2':>7}{'thresh':>8}"]
+    for tag, s in per_tag.items():
+        rows.append(
+            f"{tag:<18}{s['support']:>8}{s['precision']:>7.3f}{s['recall']:>7.3f}"
+            f"{s['f1']:>7.3f}{s['f2']:>7.3f}{thresholds.get(tag, float('nan')):>8.2f}"
+        )
+    return "\n".join(rows)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from model.predicting import predict_folder, write_predictions
+
+    result = predict_folder(args.folder, args.model, args.tta, ProgressLine("predict"))
+    write_predictions(result, args.out, args.probs)
+    _report_skipped(result.errors)
+    print(
+        f"predicted {len(result.names)} chips in {result.seconds:.1f}s "
+        f"({result.chips_per_s:.0f} chips/s)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from model.predicting import evaluate_folder
+
+    report = evaluate_folder(
+        args.folder, args.labels, args.model, args.tta, ProgressLine("evaluate")
+    )
+    if args.json:
+        print(json.dumps(report))
+        return EXIT_OK
+    _report_skipped(report["errors"])
+    print(
+        f"model {report['model']}  ({report['n_chips']} chips, {report['chips_per_s']:.0f} chips/s)"
+    )
+    if report["n_unlabelled_chips"] or report["n_labels_without_chip"]:
+        print(
+            f"not scored: {report['n_unlabelled_chips']} chips without a label, "
+            f"{report['n_labels_without_chip']} labels without a chip"
+        )
+    print(
+        f"samples F2 {report['f2_samples']:.4f}  samples F1 {report['f1_samples']:.4f}  "
+        f"macro F1 {report['macro_f1']:.4f}"
+    )
+    thresholds = {t: s["threshold"] for t, s in report["per_tag"].items()}
+    print(_tag_table(report["per_tag"], thresholds))
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from model.training import TrainConfig, TrainEvent, train
+
+    config = TrainConfig(
+        folder=args.folder,
+        labels=args.labels,
+        out=args.out,
+        init=args.init,
+        epochs=args.epochs,
+        input_size=args.input_size,
+        val_frac=args.val_frac,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        seed=args.seed,
+        architecture=args.architecture,
+        imagenet_weights=args.imagenet_weights,
+    )
+    decode_bar = ProgressLine("decode")
+
+    def show(event: TrainEvent) -> None:
+        if event.stage == "decode":
+            decode_bar(event.done, event.total)
+        elif event.stage == "train" and sys.stderr.isatty():
+            sys.stderr.write(
+                f"\repoch {event.epoch}/{event.epochs} batch {event.done}/{event.total} "
+                f"loss {event.logs.get('loss', 0):.4f}  eta {event.eta_s or 0:.0f}s   "
+            )
+        elif event.stage == "epoch":
+            logs = " ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
+            print(f"\nepoch {event.epoch}/{event.epochs}: {logs}", file=sys.stderr, flush=True)
+        elif event.message:
+            print(event.message, file=sys.stderr, flush=True)
+
+    result = train(config, show)
+    _report_skipped(result.skipped)
+    val = result.card.metrics["validation"]
+    print(
+        f"wrote {result.path} (version {result.card.version}): validation F2 "
+        f"{val['f2_samples']:.4f}, F1 {val['f1_samples']:.4f}, macro F1 {val['macro_f1']:.4f}"
+    )
+    return EXIT_OK
+
+
+def _report_skipped(errors: list) -> None:
+    for error in errors:
+        print(f"skipped: {error}", file=sys.stderr)
+
+
+COMMANDS = {
+    "info": cmd_info,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+    "train": cmd_train,
+}

@@ -1,0 +1,143 @@
+"""Labels CSV in the train_v2.csv format: `image_name,tags`, tags space-separated.
+
+Reading is lenient about encoding noise (BOM, CRLF, repeated spaces, a `.jpg` suffix) and
+strict about meaning (unknown tags, bad names, duplicates). Writing is atomic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from model.errors import LabelsError
+from model.files import atomic_write_text
+from model.tags import TAG_INDEX, TAGS
+
+HEADER = ("image_name", "tags")
+CHIP_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+Labels = dict[str, tuple[str, ...]]
+
+
+def clean_name(raw: str) -> str:
+    """The chip's stem: surrounding spaces and a known image suffix removed."""
+    name = raw.strip()
+    lower = name.lower()
+    for suffix in CHIP_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "empty image_name"
+    if "/" in name or "\\" in name:
+        return f"image_name {name!r} contains a path separator"
+    if ".." in name:
+        return f"image_name {name!r} contains '..'"
+    return None
+
+
+def read_labels(path: str | os.PathLike[str]) -> Labels:
+    """Chip name -> tags in the order the file gives them.
+
+    Raises LabelsError naming the file, the row and the problem.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LabelsError(f"{path}: no such labels file") from None
+    except IsADirectoryError:
+        raise LabelsError(f"{path}: is a folder, not a labels CSV") from None
+    except OSError as exc:
+        raise LabelsError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return parse_labels(text, source=str(path))
+
+
+def parse_labels(text: str, source: str = "<labels>") -> Labels:
+    """Parse CSV text; `source` names the file in error messages."""
+    text = text.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise LabelsError(f"{source}: empty file, expected the header 'image_name,tags'") from None
+    missing = [h for h in HEADER if h not in header]
+    if missing:
+        raise LabelsError(
+            f"{source}: missing column {' and '.join(missing)} (header must be 'image_name,tags')"
+        )
+    name_col, tags_col = header.index("image_name"), header.index("tags")
+    width = max(name_col, tags_col) + 1
+
+    labels: Labels = {}
+    first_row: dict[str, int] = {}
+    for row_number, row in enumerate(reader, start=2):
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank lines, including a trailing one
+        if len(row) < width:
+            raise LabelsError(f"{source}: row {row_number}: expected 2 columns, found {len(row)}")
+        name = clean_name(row[name_col])
+        problem = _name_problem(name)
+        if problem:
+            raise LabelsError(f"{source}: row {row_number}: {problem}")
+        tags = tuple(row[tags_col].split())
+        for tag in tags:
+            if tag not in TAG_INDEX:
+                raise LabelsError(f"{source}: row {row_number}: unknown tag {tag!r} for {name}")
+        # 73 rows of train_v2.csv repeat a tag ("cultivation cultivation"): kept as written so
+        # that an unchanged file writes back byte for byte; everything downstream uses sets.
+        if name in labels:
+            # Two rows for one chip: we cannot know which is right, so the user decides.
+            raise LabelsError(
+                f"{source}: row {row_number}: duplicate image_name {name} "
+                f"(first on row {first_row[name]})"
+            )
+        labels[name] = tags
+        first_row[name] = row_number
+    return labels
+
+
+def format_labels(labels: Mapping[str, Iterable[str]]) -> str:
+    """The CSV text, LF line ends, rows in the mapping's order."""
+    lines = ["image_name,tags"]
+    lines.extend(f"{name},{' '.join(tags)}" for name, tags in labels.items())
+    return "\n".join(lines) + "\n"
+
+
+def write_labels(path: str | os.PathLike[str], labels: Mapping[str, Iterable[str]]) -> None:
+    """Write atomically: a crash mid-write leaves the old file or the new one, never half."""
+    for name in labels:
+        problem = _name_problem(name)
+        if problem:
+            raise LabelsError(f"{path}: {problem}")
+    atomic_write_text(path, format_labels(labels))
+
+
+def label_matrix(names: Iterable[str], labels: Mapping[str, Iterable[str]]) -> np.ndarray:
+    """(n_chips, 17) float32 0/1 targets in TAGS order for the named chips."""
+    names = list(names)
+    matrix = np.zeros((len(names), len(TAGS)), dtype=np.float32)
+    for row, name in enumerate(names):
+        for tag in labels[name]:
+            matrix[row, TAG_INDEX[tag]] = 1.0
+    return matrix
+
+
+def tag_counts(labels: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    counts = dict.fromkeys(TAGS, 0)
+    for tags in labels.values():
+        for tag in set(tags):
+            counts[tag] += 1
+    return counts

@@ -1,0 +1,424 @@
+"""Train or fine-tune the classifier from a folder of chips and a labels CSV.
+
+One function, `train`, serves both the command line and the app's retrain. It reports progress
+through a callback and stops when the caller's cancel flag is set, writing nothing in that case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.card import ModelCard
+from model.chips import list_chips
+from model.classifier import Classifier, build_network, new_version
+from model.decoding import decode_all
+from model.errors import CancelledError, ChipAuditError
+from model.labels import label_matrix, read_labels, tag_counts
+from model.metrics import cross_validated_calls, decide, fbeta_samples, summary, tune_thresholds
+from model.tags import TAGS
+
+MIN_LABELLED = 20
+
+
+@dataclass
+class TrainConfig:
+    folder: Path
+    labels: Path
+    out: Path
+    init: str = "scratch"  # "scratch" or the path of a .keras model to fine-tune
+    epochs: int = 10
+    input_size: int = 32
+    val_frac: float = 0.1
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_epochs: float = 1.0
+    patience: int = 3
+    seed: int = 0
+    architecture: str = "vgg16_bn"
+    imagenet_weights: Path | None = None
+    max_pos_weight: float = 5.0
+    dropout: float = 0.3
+    # Chips to validate on, fixed by the caller (the app keeps one validation set so that models
+    # are compared on the same chips); None draws a stratified split of val_frac.
+    validation_names: list[str] | None = None
+
+
+@dataclass
+class TrainEvent:
+    """One progress report: what stage, how far, and the figures so far."""
+
+    stage: str  # "decode", "train", "epoch", "tune", "save"
+    done: int = 0
+    total: int = 0
+    epoch: int = 0
+    epochs: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+    eta_s: float | None = None
+    message: str = ""
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    card: ModelCard
+    skipped: list[str]
+
+
+ProgressFn = Callable[[TrainEvent], None]
+CancelFn = Callable[[], bool]
+
+
+def stratified_split(
+    names: list[str], labels: dict[str, tuple[str, ...]], val_frac: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """Train and validation names, with each tag's rare holders split val_frac / rest.
+
+    Each chip is grouped by its rarest tag; every group is shuffled and split on its own, so
+    blow_down's 100 chips land in both parts instead of all in one by chance.
+    """
+    counts = tag_counts({n: labels[n] for n in names})
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        tags = labels[name]
+        key = min(tags, key=lambda t: (counts[t], t)) if tags else ""
+        groups.setdefault(key, []).append(name)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for key in sorted(groups):
+        members = sorted(groups[key])
+        rng.shuffle(members)
+        n_val = int(round(len(members) * val_frac))
+        if len(members) >= 2 and val_frac > 0:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        val.extend(members[:n_val])
+        train.extend(members[n_val:])
+    return sorted(train), sorted(val)
+
+
+def positive_weights(y: np.ndarray, cap: float) -> np.ndarray:
+    """Weight of a positive per tag, sqrt(negatives / positives) capped: rare tags count more
+    without drowning the common ones."""
+    pos = y.sum(axis=0)
+    neg = len(y) - pos
+    return np.clip(np.sqrt(neg / np.maximum(pos, 1.0)), 1.0, cap).astype(np.float32)
+
+
+def _weighted_bce(pos_weight: np.ndarray):
+    import keras
+
+    weight = keras.ops.convert_to_tensor(pos_weight)
+
+    def loss(y_true, y_prob):
+        p = keras.ops.clip(y_prob, 1e-7, 1 - 1e-7)
+        y = keras.ops.cast(y_true, p.dtype)
+        per_tag = -(weight * y * keras.ops.log(p) + (1 - y) * keras.ops.log(1 - p))
+        return keras.ops.mean(per_tag, axis=-1)
+
+    return loss
+
+
+def _augment_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """Shuffled batches, each chip flipped and rotated at random: chips have no 'up'."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+
+    def augment(images, targets):
+        images = tf.cast(images, tf.float32)
+        images = tf.image.random_flip_left_right(images, seed=seed)
+        images = tf.image.random_flip_up_down(images, seed=seed + 1)
+        # A random transpose per chip completes the 8 flips and rotations (square chips).
+        swap = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], seed=seed + 2) < 0.5
+        images = tf.where(swap, tf.transpose(images, [0, 2, 1, 3]), images)
+        return images, targets
+
+    return ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def _schedule(base_lr: float, warmup_steps: int, total_steps: int):
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=base_lr * 0.05 if warmup_steps else base_lr,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.02,
+        warmup_target=base_lr if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def train(
+    config: TrainConfig,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> TrainResult:
+    """Train per `config`, tune thresholds on the validation part, write model and card.
+
+    Raises ChipAuditError for bad input (before any training starts where it can be known),
+    CancelledError when `cancel()` turns true; in both cases nothing is written.
+    """
+    import keras
+
+    emit = progress or (lambda event: None)
+    is_cancelled = cancel or (lambda: False)
+    started = time.monotonic()
+    _check_config(config)
+
+    labels = read_labels(config.labels)
+    listing = list_chips(config.folder)
+    by_name = {p.stem: p for p in listing.paths}
+    labelled = [n for n in by_name if n in labels]
+    unlabelled = len(by_name) - len(labelled)
+    missing_chips = len([n for n in labels if n not in by_name])
+    if len(labelled) < MIN_LABELLED:
+        raise ChipAuditError(
+            f"{config.labels}: only {len(labelled)} of its chips are in {config.folder}; "
+            f"training needs at least {MIN_LABELLED} labelled chips"
+        )
+
+    emit(TrainEvent("decode", 0, len(labelled), message="decoding chips"))
+    decoded = decode_all(
+        [by_name[n] for n in labelled],
+        config.input_size,
+        progress=lambda d, t: emit(TrainEvent("decode", d, t, message="decoding chips")),
+        cancel=is_cancelled,
+    )
+    names = decoded.names
+    skipped = [str(e) for e in listing.errors + decoded.errors]
+    index = {n: i for i, n in enumerate(names)}
+
+    if config.validation_names is not None:
+        val_names = [n for n in config.validation_names if n in index]
+        val_set = set(val_names)
+        train_names = [n for n in names if n not in val_set]
+    else:
+        train_names, val_names = stratified_split(names, labels, config.val_frac, config.seed)
+    if len(val_names) < 5 or len(train_names) < 10:
+        raise ChipAuditError(
+            f"{config.labels}: {len(names)} usable labelled chips are too few to split into "
+            f"training ({len(train_names)}) and validation ({len(val_names)})"
+        )
+    train_idx = np.array([index[n] for n in train_names])
+    val_idx = np.array([index[n] for n in val_names])
+    x_train, x_val = decoded.images[train_idx], decoded.images[val_idx].astype(np.float32)
+    y_all = label_matrix(names, labels)
+    y_train, y_val = y_all[train_idx], y_all[val_idx]
+
+    keras.utils.set_random_seed(config.seed)
+    parent = None
+    if config.init == "scratch":
+        network = build_network(config.architecture, config.dropout, config.imagenet_weights)
+        architecture = config.architecture
+    else:
+        base = Classifier.load(config.init)
+        network, parent, architecture = base.network, base.version, base.card.architecture
+
+    pos_weight = positive_weights(y_train, config.max_pos_weight)
+    steps_per_epoch = math.ceil(len(train_names) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = int(steps_per_epoch * config.warmup_epochs) if config.init == "scratch" else 0
+    network.compile(
+        optimizer=keras.optimizers.Adam(_schedule(config.learning_rate, warmup, total_steps)),
+        loss=_weighted_bce(pos_weight),
+    )
+    monitor = _Monitor(config, network, x_val, y_val, steps_per_epoch, emit, is_cancelled)
+    network.fit(
+        _augment_dataset(x_train, y_train, config.batch_size, config.seed),
+        validation_data=(x_val, y_val),
+        validation_batch_size=256,
+        epochs=config.epochs,
+        callbacks=[monitor.callback],
+        shuffle=False,  # the dataset shuffles itself each epoch
+        verbose=0,
+    )
+    if is_cancelled():
+        raise CancelledError("training cancelled")
+    if monitor.best_weights is not None:
+        network.set_weights(monitor.best_weights)
+
+    emit(TrainEvent("tune", message="tuning thresholds on the validation chips"))
+    val_probs = np.asarray(network.predict(x_val, batch_size=256, verbose=0), dtype=np.float32)
+    thresholds, weather_rule, metrics = choose_thresholds(y_val, val_probs, config.seed)
+
+    card = ModelCard(
+        version=new_version(network.get_weights()),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        input_size=config.input_size,
+        architecture=architecture,
+        thresholds={t: round(float(v), 4) for t, v in zip(TAGS, thresholds)},
+        weather_rule=weather_rule,
+        parent=parent,
+        recipe=_recipe(config, pos_weight, monitor.best_epoch),
+        data={
+            "folder": str(config.folder),
+            "labels": str(config.labels),
+            "n_chips_in_folder": len(by_name),
+            "n_labelled": len(labelled),
+            "n_unlabelled_chips": unlabelled,
+            "n_labels_without_chip": missing_chips,
+            "n_skipped": len(skipped),
+            "n_train": len(train_names),
+            "n_val": len(val_names),
+            "counts_train": tag_counts({n: labels[n] for n in train_names}),
+            "counts_val": tag_counts({n: labels[n] for n in val_names}),
+            "validation_names": val_names,
+        },
+        history=monitor.history,
+        metrics=metrics,
+    )
+    if is_cancelled():
+        raise CancelledError("training cancelled")
+    emit(TrainEvent("save", message=f"writing {config.out}"))
+    card.metrics["train_seconds"] = round(time.monotonic() - started, 1)
+    path = Classifier(network, card).save(config.out)
+    return TrainResult(path, card, skipped)
+
+
+def choose_thresholds(
+    y_val: np.ndarray, probs: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Thresholds, weather rule and honest validation metrics.
+
+    Both weather rules are scored with thresholds cross-validated over two folds of the
+    validation chips (no chip scored with a threshold fitted on it); the better rule is kept.
+    The final thresholds are then tuned on all validation chips.
+    """
+    scored = {}
+    for rule in ("threshold", "argmax"):
+        calls = cross_validated_calls(y_val, probs, rule == "argmax", folds=2, seed=seed)
+        scored[rule] = (fbeta_samples(y_val, calls, 2.0), calls)
+    rule = max(scored, key=lambda r: scored[r][0])
+    thresholds = tune_thresholds(y_val, probs, rule == "argmax")
+    honest = summary(y_val, scored[rule][1])
+    tuned_in_sample = summary(y_val, decide(probs, thresholds, rule == "argmax"))
+    metrics = {
+        "validation": honest,
+        "validation_note": "thresholds cross-validated over 2 folds of the validation chips",
+        "f2_by_weather_rule": {r: round(s[0], 4) for r, s in scored.items()},
+        "validation_in_sample_f2": tuned_in_sample["f2_samples"],
+    }
+    return thresholds, rule, metrics
+
+
+def _recipe(config: TrainConfig, pos_weight: np.ndarray, best_epoch: int) -> dict[str, Any]:
+    recipe = {k: v for k, v in asdict(config).items() if k not in ("validation_names",)}
+    recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in recipe.items()}
+    recipe.update(
+        optimizer="adam, linear warm-up then cosine decay",
+        loss="binary cross-entropy, positives weighted per tag",
+        positive_weights={t: round(float(w), 3) for t, w in zip(TAGS, pos_weight)},
+        augmentation="random horizontal flip, vertical flip and transpose (8 dihedral views)",
+        early_stopping=f"validation loss, patience {config.patience}, best epoch kept",
+        best_epoch=best_epoch,
+    )
+    return recipe
+
+
+def _check_config(config: TrainConfig) -> None:
+    if not 32 <= config.input_size <= 256:
+        raise ChipAuditError(f"input size {config.input_size} outside 32..256")
+    if not 0.0 < config.val_frac < 0.9 and config.validation_names is None:
+        raise ChipAuditError(f"validation fraction {config.val_frac} outside (0, 0.9)")
+    if config.epochs < 1:
+        raise ChipAuditError(f"epochs must be at least 1, got {config.epochs}")
+    if Path(config.out).suffix != ".keras":
+        raise ChipAuditError(f"{config.out}: the output model must end in .keras")
+    if config.init != "scratch" and not Path(config.init).is_file():
+        raise ChipAuditError(f"{config.init}: no such model to start from (or use 'scratch')")
+    out_dir = Path(config.out).parent
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ChipAuditError(f"{out_dir}: not a folder")
+
+
+class _Monitor:
+    """Keras callback: progress per batch, validation F2 per epoch, early stopping, cancel."""
+
+    def __init__(self, config, network, x_val, y_val, steps, emit, is_cancelled) -> None:
+        import keras
+
+        # Built here so that model/ can be imported without Keras for cards and labels.
+        outer = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                outer.on_batch(batch, logs or {})
+
+            def on_epoch_begin(self, epoch, logs=None):
+                outer.epoch_started = time.monotonic()
+                outer.epoch = epoch
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.on_epoch(epoch, logs or {})
+
+        self.callback = _Callback()
+        self.config, self.network = config, network
+        self.x_val, self.y_val = x_val, y_val
+        self.steps, self.emit, self.is_cancelled = steps, emit, is_cancelled
+        self.history: list[dict[str, Any]] = []
+        self.best_loss = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+        self.best_epoch = 0
+        self.epoch = 0
+        self.epoch_started = time.monotonic()
+        self.train_started = time.monotonic()
+        self.last_emit = 0.0
+
+    def on_batch(self, batch: int, logs: dict[str, float]) -> None:
+        if self.is_cancelled():
+            self.network.stop_training = True
+            raise CancelledError("training cancelled")
+        now = time.monotonic()
+        if now - self.last_emit < 0.25 and batch + 1 < self.steps:
+            return
+        self.last_emit = now
+        done = self.epoch * self.steps + batch + 1
+        total = self.config.epochs * self.steps
+        rate = done / max(now - self.train_started, 1e-6)
+        self.emit(
+            TrainEvent(
+                "train",
+                batch + 1,
+                self.steps,
+                self.epoch + 1,
+                self.config.epochs,
+                {"loss": float(logs.get("loss", float("nan")))},
+                (total - done) / rate,
+            )
+        )
+
+    def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        probs = np.asarray(self.network.predict(self.x_val, batch_size=256, verbose=0))
+        val_f2 = fbeta_samples(self.y_val, probs >= 0.2, 2.0)
+        entry = {
+            "epoch": epoch + 1,
+            "loss": round(float(logs.get("loss", float("nan"))), 5),
+            "val_loss": round(float(logs.get("val_loss", float("nan"))), 5),
+            "val_f2_at_0.2": round(val_f2, 5),
+            "learning_rate": float(self.network.optimizer.learning_rate),
+            "seconds": round(time.monotonic() - self.epoch_started, 1),
+        }
+        self.history.append(entry)
+        if entry["val_loss"] < self.best_loss:
+            self.best_loss, self.best_epoch = entry["val_loss"], epoch + 1
+            self.best_weights = [w.copy() for w in self.network.get_weights()]
+        elif epoch + 1 - self.best_epoch >= self.config.patience:
+            self.network.stop_training = True
+        self.emit(
+            TrainEvent(
+                "epoch",
+                epoch + 1,
+                self.config.epochs,
+                epoch + 1,
+                self.config.epochs,
+                {k: v for k, v in entry.items() if isinstance(v, float)},
+            )
+        )

@@ -73,6 +73,9 @@ def read_card(model_path: str | os.PathLike[str]) -> ModelCard:
         raise ModelError(
             f"{path}: model predicts tags this app does not know: {unknown or card.tags}"
         )
+    if list(card.tags) != list(TAGS):
+        # Outputs are read in TAGS order everywhere: a permuted or repeated tag would mislabel.
+        raise ModelError(f"{path}: model's tags are not the app's 17 tags in the app's order")
     if not 32 <= int(card.input_size) <= 256:
         raise ModelError(f"{path}: input size {card.input_size} outside 32..256")
     return card

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from model.card import ModelCard, card_path, read_card, write_card  # noqa: E402
 from model.errors import CancelledError, ModelError  # noqa: E402
+from model.files import target_mode  # noqa: E402
 from model.metrics import decide  # noqa: E402
 from model.tags import TAGS  # noqa: E402
 
@@ -153,6 +154,7 @@ class Classifier:
             keras.saving.save_model(lean, tmp)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            os.chmod(tmp, target_mode(path))
             os.replace(tmp, path)
         except OSError as exc:
             raise ModelError(f"{path}: cannot write model ({exc.strerror})") from None
@@ -211,25 +213,10 @@ def new_version(weights: list[np.ndarray]) -> str:
     return f"{stamp}-{digest.hexdigest()[:8]}"
 
 
-def load_default(path: str | os.PathLike[str] | None = None) -> Classifier:
-    """The named model, or the bundled one; a one-line error when there is none yet."""
-    from model.paths import BUNDLED_MODEL
-
-    if path is None:
-        if not BUNDLED_MODEL.is_file():
-            raise ModelError(
-                f"{BUNDLED_MODEL}: no bundled model yet; train one with "
-                "'python main.py train FOLDER --labels CSV --out M' and pass --model M"
-            )
-        path = BUNDLED_MODEL
-    return Classifier.load(path)
-
-
 __all__ = [
     "Classifier",
     "build_network",
     "card_path",
     "dihedral",
-    "load_default",
     "new_version",
 ]

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 from model.errors import ChipAuditError
+
+# Read once at import (os.umask can only be read by setting it, which races with other threads).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def target_mode(path: str | os.PathLike[str]) -> int:
+    """Permissions for a file replacing `path`: its current ones, else a new file's usual ones.
+
+    mkstemp makes temp files 0600; renamed over a user's file they would silently make it private.
+    """
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -22,6 +38,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, target_mode(path))
         os.replace(tmp_name, path)
     except OSError as exc:
         Path(tmp_name).unlink(missing_ok=True)

@@ -8,18 +8,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from model.card import read_card
 from model.chips import list_chips
-from model.classifier import Classifier, load_default
 from model.decoding import iter_decoded
-from model.errors import ChipError
+from model.errors import ChipError, ModelError
 from model.files import atomic_write_text
 from model.labels import format_labels, label_matrix, read_labels
 from model.metrics import summary
 from model.tags import TAGS, from_vector, sort_tags
+
+if TYPE_CHECKING:
+    from model.classifier import Classifier
 
 Progress = Callable[[int, int], None]
 CancelFlag = Callable[[], bool]
@@ -75,6 +78,25 @@ def predict_paths(
     )
 
 
+def load_model(model_path: str | os.PathLike[str] | None = None) -> Classifier:
+    """The named model, or the bundled one. The path and card are checked before Keras is
+    imported, so a user's mistake is one line, not one line after TensorFlow's start-up chatter."""
+    from model.paths import BUNDLED_MODEL
+
+    if model_path is None and not BUNDLED_MODEL.is_file():
+        raise ModelError(
+            f"{BUNDLED_MODEL}: no bundled model yet; train one with "
+            "'python main.py train FOLDER --labels CSV --out M' and pass --model M"
+        )
+    path = Path(model_path) if model_path is not None else BUNDLED_MODEL
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    read_card(path)
+    from model.classifier import Classifier
+
+    return Classifier.load(path)
+
+
 def predict_folder(
     folder: str | os.PathLike[str],
     model_path: str | os.PathLike[str] | None = None,
@@ -82,7 +104,7 @@ def predict_folder(
     progress: Progress | None = None,
 ) -> FolderPrediction:
     listing = list_chips(folder)
-    classifier = load_default(model_path)
+    classifier = load_model(model_path)
     result = predict_paths(classifier, listing.paths, tta, progress)
     result.errors[:0] = listing.errors
     if hasattr(progress, "close"):
@@ -123,9 +145,9 @@ def evaluate_folder(
     """
     labels = read_labels(labels_path)
     listing = list_chips(folder)
-    classifier = load_default(model_path)
     labelled = [p for p in listing.paths if p.stem in labels]
     on_disk = {p.stem for p in listing.paths}
+    classifier = load_model(model_path)
     result = predict_paths(classifier, labelled, tta, progress)
     if hasattr(progress, "close"):
         progress.close()

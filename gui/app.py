@@ -1,0 +1,36 @@
+"""Start the app: `python main.py` or `python main.py review FOLDER [--labels CSV]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="main.py review", description="Open the review window.")
+    parser.add_argument("folder", type=Path, nargs="?", help="a folder of chips")
+    parser.add_argument("--labels", type=Path, help="the crowd's labels CSV for that folder")
+    args = parser.parse_args(sys.argv[2:] if argv is None else argv)
+    if args.folder is not None and not args.folder.is_dir():
+        print(f"error: {args.folder}: no such folder", file=sys.stderr)
+        return 2
+    if args.labels is not None and not args.labels.is_file():
+        print(f"error: {args.labels}: no such labels file", file=sys.stderr)
+        return 2
+
+    # Keras first: once PySide6 is imported, its import hook reads the source of every module
+    # imported after it, which turns TensorFlow's import from seconds into minutes.
+    import model.classifier  # noqa: F401, I001
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Chip Audit")
+    app.setOrganizationName("ChipAudit")
+    window = MainWindow()
+    window.show()
+    if args.folder is not None:
+        window.open_folder(args.folder, args.labels)
+    return app.exec()

@@ -1,0 +1,187 @@
+"""The grid of chips: a virtual list model over the review's display order, and a delegate that
+paints each thumbnail with its badges. Only visible rows are asked for, so a folder of 40,000
+chips costs no more to show than a folder of 40."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from gui.workers import ThumbnailLoader
+from model.review import Review
+
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the chip's index in the review
+BADGE_ROLE = Qt.ItemDataRole.UserRole + 2
+
+DISAGREE = QColor(230, 80, 60)
+VIOLATION = QColor(240, 170, 0)
+REVIEWED = QColor(60, 170, 90)
+CHANGED = QColor(70, 130, 230)
+
+
+class ChipListModel(QAbstractListModel):
+    def __init__(self, review: Review, thumbnails: ThumbnailLoader) -> None:
+        super().__init__()
+        self.review = review
+        self.thumbnails = thumbnails
+        self.order = np.arange(len(review.names))
+        self.position = {int(i): k for k, i in enumerate(self.order)}
+        self._badges: dict[int, dict[str, bool]] | None = None
+        thumbnails.ready.connect(self._thumbnail_ready)
+
+    def set_order(self, order: np.ndarray) -> None:
+        self.beginResetModel()
+        self.order = order
+        self.position = {int(i): k for k, i in enumerate(order)}
+        self._badges = None
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.order)
+
+    def review_row(self, index: QModelIndex) -> int:
+        return int(self.order[index.row()])
+
+    def index_of(self, review_row: int) -> QModelIndex:
+        k = self.position.get(review_row)
+        return QModelIndex() if k is None else self.index(k, 0)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        i = int(self.order[index.row()])
+        name = self.review.names[i]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return name
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnails.get(name, self.review.paths[i])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(i)
+        if role == ROW_ROLE:
+            return i
+        if role == BADGE_ROLE:
+            return self._badge(i)
+        return None
+
+    def _badge(self, i: int) -> dict[str, bool]:
+        if self._badges is None:
+            yes_no, no_yes = self.review.disagreements()
+            self._disagree = (yes_no | no_yes).any(axis=1)
+            self._violating = self.review.violation_counts() > 0
+            self._badges = {}
+        badge = self._badges.get(i)
+        if badge is None:
+            name = self.review.names[i]
+            badge = {
+                "disagree": bool(self._disagree[i]),
+                "violation": bool(self._violating[i]),
+                "reviewed": self.review.is_reviewed(i),
+                "changed": self.review.is_changed(i),
+                "broken": name in self.review.broken or name in self.thumbnails.broken,
+            }
+            self._badges[i] = badge
+        return badge
+
+    def _tooltip(self, i: int) -> str:
+        name = self.review.names[i]
+        reason = self.review.broken.get(name) or self.thumbnails.broken.get(name)
+        if reason:
+            return f"{name}: cannot be read ({reason})"
+        lines = [name, "tags: " + (" ".join(self.review.tags_now(i)) or "(none)")]
+        lines.extend("rule: " + v for v in self.review.violations(i))
+        return "\n".join(lines)
+
+    def refresh_rows(self, rows: list[int] | None = None) -> None:
+        """Badges may have changed (new predictions, an edit): repaint these rows, or all."""
+        self._badges = None
+        if rows is None or len(rows) > 200:
+            if len(self.order):
+                self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1))
+            return
+        for i in rows:
+            index = self.index_of(i)
+            if index.isValid():
+                self.dataChanged.emit(index, index)
+
+    def _thumbnail_ready(self, name: str) -> None:
+        i = self.review.index.get(name)
+        if i is not None:
+            index = self.index_of(i)
+            if index.isValid():
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class ChipDelegate(QStyledItemDelegate):
+    """Thumbnail, name, and corner badges: disagreement, rule broken, reviewed, changed, broken."""
+
+    def __init__(self, thumb: int, parent=None) -> None:
+        super().__init__(parent)
+        self.thumb = thumb
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return QSize(self.thumb + 12, self.thumb + 28)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        palette = option.palette
+        rect = option.rect
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
+            text_colour = palette.color(QPalette.ColorRole.HighlightedText)
+        else:
+            text_colour = palette.color(QPalette.ColorRole.Text)
+        image_rect = QRect(rect.x() + 6, rect.y() + 4, self.thumb, self.thumb)
+        image = index.data(Qt.ItemDataRole.DecorationRole)
+        badge = index.data(BADGE_ROLE) or {}
+        if badge.get("broken"):
+            painter.fillRect(image_rect, palette.color(QPalette.ColorRole.Mid))
+            painter.setPen(QPen(DISAGREE, 3))
+            painter.drawLine(image_rect.topLeft(), image_rect.bottomRight())
+            painter.drawLine(image_rect.topRight(), image_rect.bottomLeft())
+        elif image is not None and not image.isNull():
+            painter.drawImage(image_rect, image)
+        else:
+            painter.fillRect(image_rect, palette.color(QPalette.ColorRole.AlternateBase))
+        self._badges(painter, image_rect, badge)
+        painter.setPen(text_colour)
+        text_rect = QRect(rect.x() + 2, image_rect.bottom() + 2, rect.width() - 4, 20)
+        name = painter.fontMetrics().elidedText(
+            str(index.data(Qt.ItemDataRole.DisplayRole)),
+            Qt.TextElideMode.ElideMiddle,
+            text_rect.width(),
+        )
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        painter.restore()
+
+    def _badges(self, painter: QPainter, r: QRect, badge: dict[str, bool]) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        d = max(10, self.thumb // 7)
+        painter.setPen(QPen(QColor(255, 255, 255), 1.5))
+        if badge.get("disagree"):
+            painter.setBrush(DISAGREE)
+            painter.drawEllipse(r.right() - d - 2, r.top() + 2, d, d)
+        if badge.get("violation"):
+            painter.setBrush(VIOLATION)
+            painter.drawRect(r.right() - 2 * d - 6, r.top() + 2, d, d)
+        if badge.get("reviewed"):
+            painter.setBrush(REVIEWED)
+            painter.drawEllipse(r.left() + 2, r.top() + 2, d, d)
+        if badge.get("changed"):
+            painter.setBrush(CHANGED)
+            painter.drawRect(r.left() + 2, r.bottom() - d - 2, d, d)
+
+
+def make_grid_view(thumb: int) -> QListView:
+    view = QListView()
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setUniformItemSizes(True)  # lets Qt lay out 40,000 items without asking each one
+    view.setLayoutMode(QListView.LayoutMode.Batched)
+    view.setBatchSize(500)
+    view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+    view.setItemDelegate(ChipDelegate(thumb, view))
+    view.setSpacing(2)
+    return view

@@ -1,0 +1,296 @@
+"""The selected chip, large: a zoomable image (true colour, or NIR false colour for 4-band
+TIFFs) and, for each tag, the crowd's label, the model's probability against its threshold,
+the model's call and the reviewer's decision."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.keys import TAG_KEYS
+from model.chips import decode_rgb, is_tiff, read_bands, tiff_false_colour, tiff_rgb
+from model.errors import ChipAuditError
+from model.review import Review
+from model.tags import TAGS
+
+PROB_ROLE = Qt.ItemDataRole.UserRole + 10
+THRESH_ROLE = Qt.ItemDataRole.UserRole + 11
+MODEL_YES = QColor(70, 130, 230, 70)  # model says yes, crowd says no
+MODEL_NO = QColor(230, 80, 60, 70)  # model says no, crowd says yes
+COLUMNS = ("Key", "Tag", "Crowd", "Model probability", "Model", "Now")
+
+
+def rgb_to_pixmap(rgb: np.ndarray) -> QPixmap:
+    rgb = np.ascontiguousarray(rgb)
+    h, w, _ = rgb.shape
+    return QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
+
+
+class ProbabilityDelegate(QStyledItemDelegate):
+    """A bar for the probability, a tick at the tag's threshold."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        prob = index.data(PROB_ROLE)
+        thresh = index.data(THRESH_ROLE)
+        painter.save()
+        r = option.rect.adjusted(4, 6, -44, -6)
+        palette = option.palette
+        painter.fillRect(r, palette.color(QPalette.ColorRole.AlternateBase))
+        if prob is not None:
+            above = thresh is not None and prob >= thresh
+            colour = palette.color(QPalette.ColorRole.Highlight) if above else QColor(150, 150, 150)
+            painter.fillRect(QRect(r.x(), r.y(), int(r.width() * prob), r.height()), colour)
+            painter.setPen(palette.color(QPalette.ColorRole.Text))
+            painter.drawText(
+                option.rect.adjusted(0, 0, -4, 0),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{prob:.2f}",
+            )
+        if thresh is not None:
+            x = r.x() + int(r.width() * thresh)
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Text), 2))
+            painter.drawLine(x, r.y() - 3, x, r.bottom() + 3)
+        painter.restore()
+
+
+class ChipImage(QScrollArea):
+    """The chip at a zoom factor; Ctrl+wheel or +/- zoom, 0 fits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pixmap: QPixmap | None = None
+        self.zoom = 0.0  # 0 means fit to the view
+
+    def set_pixmap(self, pixmap: QPixmap | None, message: str = "") -> None:
+        self.pixmap = pixmap
+        if pixmap is None:
+            self.label.setPixmap(QPixmap())
+            self.label.setText(message)
+        self._render()
+
+    def set_zoom(self, zoom: float) -> None:
+        self.zoom = max(0.0, min(zoom, 16.0))
+        self._render()
+
+    def zoom_by(self, factor: float) -> None:
+        current = self.zoom or self._fit_factor()
+        self.set_zoom(current * factor)
+
+    def _fit_factor(self) -> float:
+        if not self.pixmap or self.pixmap.isNull():
+            return 1.0
+        size = self.viewport().size()
+        return max(
+            0.1, min(size.width() / self.pixmap.width(), size.height() / self.pixmap.height())
+        )
+
+    def _render(self) -> None:
+        if not self.pixmap or self.pixmap.isNull():
+            return
+        factor = self.zoom or self._fit_factor()
+        self.label.setText("")
+        self.label.setPixmap(
+            self.pixmap.scaled(
+                self.pixmap.size() * factor,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation
+                if factor >= 2
+                else Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.zoom == 0.0:
+            self._render()
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.25 if event.angleDelta().y() > 0 else 0.8)
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+
+class DetailPanel(QWidget):
+    """Shows one chip; a click in the "Now" column asks to toggle that tag."""
+
+    toggle_requested = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.review: Review | None = None
+        self.row: int | None = None
+        self._bands: np.ndarray | None = None
+
+        self.title = QLabel()
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.view_mode = QComboBox()
+        self.view_mode.addItems(["True colour", "NIR false colour"])
+        self.view_mode.setToolTip("4-band TIFFs: near-infrared, red, green as R, G, B")
+        self.view_mode.currentIndexChanged.connect(self._show_image)
+        self.image = ChipImage()
+        self.image.setMinimumSize(260, 260)
+        self.violations = QLabel()
+        self.violations.setWordWrap(True)
+        self.violations.setStyleSheet("color: rgb(230, 120, 0); font-weight: bold;")
+
+        self.table = QTableWidget(len(TAGS), len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setItemDelegateForColumn(3, ProbabilityDelegate(self.table))
+        header = self.table.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.cellClicked.connect(self._clicked)
+        for r, tag in enumerate(TAGS):
+            self.table.setItem(r, 0, QTableWidgetItem(TAG_KEYS[tag]))
+            self.table.setItem(r, 1, QTableWidgetItem(tag))
+            for c in range(2, len(COLUMNS)):
+                item = QTableWidgetItem()
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(r, c, item)
+        height = 22 * len(TAGS) + self.table.horizontalHeader().sizeHint().height() + 6
+        self.table.setFixedHeight(height)  # all 17 tags always in view, never a scroll bar
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setColumnWidth(3, 160)
+        self.setMinimumWidth(520)
+
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.view_mode)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.image, 1)
+        layout.addWidget(self.violations)
+        layout.addWidget(self.table)
+        self.legend = QLabel(
+            "Blue row: the model says yes, the crowd no. "
+            "Red row: the model says no, the crowd yes. "
+            "Keys toggle tags; Shift+key takes the model's call; Space marks reviewed."
+        )
+        self.legend.setWordWrap(True)
+        self.legend.setEnabled(False)
+        layout.addWidget(self.legend)
+
+    def show_chip(self, review: Review, row: int | None) -> None:
+        changed_chip = row != self.row or review is not self.review
+        self.review, self.row = review, row
+        if row is None:
+            self.title.setText("No chip selected")
+            self.image.set_pixmap(None, "")
+            self._fill_table()
+            return
+        if changed_chip:
+            self._load_image()
+        self._fill_table()
+
+    def _load_image(self) -> None:
+        assert self.review is not None and self.row is not None
+        path = self.review.paths[self.row]
+        self._bands = None
+        self.view_mode.setEnabled(False)
+        try:
+            if is_tiff(path):
+                self._bands = read_bands(path)
+                self.view_mode.setEnabled(self._bands.shape[2] >= 4)
+            self._rgb = None if self._bands is not None else decode_rgb(path)
+            self._error = ""
+        except ChipAuditError as exc:
+            self._rgb, self._error = None, getattr(exc, "reason", str(exc))
+            self.review.mark_broken(path.stem, self._error)
+        self._show_image()
+
+    def _show_image(self) -> None:
+        if self._bands is not None:
+            nir = self.view_mode.currentIndex() == 1 and self._bands.shape[2] >= 4
+            rgb = tiff_false_colour(self._bands) if nir else tiff_rgb(self._bands)
+            self.image.set_pixmap(rgb_to_pixmap(rgb))
+        elif getattr(self, "_rgb", None) is not None:
+            self.image.set_pixmap(rgb_to_pixmap(self._rgb))
+        else:
+            self.image.set_pixmap(None, f"Cannot show this chip: {getattr(self, '_error', '')}")
+
+    def _fill_table(self) -> None:
+        review, row = self.review, self.row
+        palette = self.palette()
+        for r, tag in enumerate(TAGS):
+            items = [self.table.item(r, c) for c in range(len(COLUMNS))]
+            for item in items:
+                item.setBackground(palette.color(QPalette.ColorRole.Base))
+            if review is None or row is None:
+                for item in items[2:]:
+                    item.setText("")
+                    item.setData(PROB_ROLE, None)
+                continue
+            crowd_known = bool(review.has_label[row])
+            crowd = tag in review.crowd_tags(row)
+            prob = float(review.probs[row, r])
+            predicted = not np.isnan(prob)
+            call = bool(review.calls[row, r])
+            now = bool(review.current[row, r] > 0.5)
+            items[2].setText(("yes" if crowd else "·") if crowd_known else "–")
+            items[3].setData(PROB_ROLE, prob if predicted else None)
+            items[3].setData(THRESH_ROLE, float(review.thresholds[r]))
+            items[4].setText(("yes" if call else "·") if predicted else "…")
+            decided = tag in review.session.decisions(review.names[row])
+            items[5].setText(("✔" if now else "✘") if decided else ("yes" if now else "·"))
+            items[5].setToolTip("your decision" if decided else "click or press the key to change")
+            if predicted and crowd_known and call != now:
+                colour = MODEL_YES if call else MODEL_NO
+                for item in items:
+                    item.setBackground(colour)
+        if review is None or row is None:
+            self.violations.setText("")
+            return
+        name = review.names[row]
+        status = []
+        if review.is_reviewed(row):
+            status.append("reviewed")
+        if review.is_changed(row):
+            status.append("changed")
+        if name in review.broken:
+            status.append("cannot be read")
+        self.title.setText(name + (f"  ({', '.join(status)})" if status else ""))
+        problems = review.violations(row)
+        self.violations.setText("Rule broken: " + "; ".join(problems) if problems else "")
+
+    def _clicked(self, r: int, c: int) -> None:
+        if c in (1, 5) and self.row is not None:
+            self.toggle_requested.emit(TAGS[r])
+
+    def zoom_in(self) -> None:
+        self.image.zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self.image.zoom_by(0.8)
+
+    def zoom_fit(self) -> None:
+        self.image.set_zoom(0.0)

@@ -1,0 +1,228 @@
+"""The review page: filter bar, chip grid and detail panel, wired to one Review."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.chip_grid import ChipListModel, make_grid_view
+from gui.detail_panel import DetailPanel
+from gui.filter_bar import FilterBar
+from gui.workers import ThumbnailLoader
+from model.review import ChipQuery, Review
+from model.session import Change
+
+THUMB = 96
+
+
+class NoticeBar(QFrame):
+    """A one-line notice with optional buttons, above the grid (e.g. which labels are in use)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.buttons = QHBoxLayout()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.addWidget(self.text, 1)
+        layout.addLayout(self.buttons)
+        self.hide()
+
+    def show_notice(self, text: str, actions: list[tuple[str, Callable[[], None]]] = ()) -> None:
+        while self.buttons.count():
+            widget = self.buttons.takeAt(0).widget()
+            if widget:
+                widget.deleteLater()
+        self.text.setText(text)
+        for label, callback in actions:
+            button = QPushButton(label)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(callback)
+            self.buttons.addWidget(button)
+        close = QPushButton("×")
+        close.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        close.setFixedWidth(28)
+        close.clicked.connect(self.hide)
+        self.buttons.addWidget(close)
+        self.show()
+
+
+class ReviewPage(QWidget):
+    edited = Signal()  # decisions changed: the window updates counts and undo state
+    current_changed = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.review: Review | None = None
+        self.model: ChipListModel | None = None
+        self.thumbnails = ThumbnailLoader(THUMB, parent=self)
+        self.notice = NoticeBar()
+        self.filters = FilterBar()
+        self.grid = make_grid_view(THUMB)
+        self.detail = DetailPanel()
+        self.detail.toggle_requested.connect(self.toggle_tag)
+        self.filters.changed.connect(self.apply_query)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.filters)
+        left_layout.addWidget(self.grid, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.splitter, 1)
+        self._requery = QTimer(self, singleShot=True, interval=150)
+        self._requery.timeout.connect(lambda: self.apply_query(self.filters.query()))
+
+    # --- review ---------------------------------------------------------------------------
+    def set_review(self, review: Review, position: str | None = None) -> None:
+        self.review = review
+        self.thumbnails.clear()
+        self.model = ChipListModel(review, self.thumbnails)
+        self.grid.setModel(self.model)
+        self.grid.selectionModel().currentChanged.connect(self._on_current)
+        self.model.set_order(review.query(self.filters.query()))
+        start = review.index.get(position) if position else None
+        self.select_row(
+            start
+            if start is not None
+            else (int(self.model.order[0]) if len(self.model.order) else None)
+        )
+
+    def apply_query(self, query: ChipQuery) -> None:
+        if self.review is None or self.model is None:
+            return
+        current = self.current_row()
+        self.model.set_order(self.review.query(query))
+        if current is not None and self.model.index_of(current).isValid():
+            self.select_row(current)
+        elif len(self.model.order):
+            self.select_row(int(self.model.order[0]))
+        else:
+            self.detail.show_chip(self.review, None)
+
+    def requery_soon(self) -> None:
+        self._requery.start()
+
+    def current_row(self) -> int | None:
+        if self.model is None:
+            return None
+        index = self.grid.currentIndex()
+        return self.model.review_row(index) if index.isValid() else None
+
+    def selected_rows(self) -> list[int]:
+        """The multi-selection, or the current chip alone."""
+        if self.model is None:
+            return []
+        rows = sorted(
+            {self.model.review_row(i) for i in self.grid.selectionModel().selectedIndexes()}
+        )
+        current = self.current_row()
+        if current is not None and current not in rows:
+            rows.insert(0, current)
+        elif current is not None:
+            rows.remove(current)
+            rows.insert(0, current)  # the current chip decides what a toggle means
+        return rows
+
+    def select_row(self, row: int | None) -> None:
+        if self.model is None or row is None:
+            return
+        index = self.model.index_of(row)
+        if not index.isValid():
+            return
+        self.grid.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+        )
+        self.grid.scrollTo(index)
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self.review is None or self.model is None or not current.isValid():
+            return
+        row = self.model.review_row(current)
+        self.detail.show_chip(self.review, row)
+        self.current_changed.emit(row)
+
+    # --- edits ----------------------------------------------------------------------------
+    def _edited(self, changes: list[Change]) -> None:
+        if self.review is None or self.model is None:
+            return
+        self.model.refresh_rows(self.review.rows_of(changes))
+        self.detail.show_chip(self.review, self.current_row())
+        self.edited.emit()
+
+    def toggle_tag(self, tag: str) -> None:
+        if self.review is not None:
+            self._edited(self.review.toggle(self.selected_rows(), tag))
+
+    def accept_model(self, tag: str | None = None) -> None:
+        if self.review is not None:
+            self._edited(self.review.accept_model(self.selected_rows(), [tag] if tag else None))
+
+    def reviewed_and_next(self) -> None:
+        if self.review is None or self.model is None:
+            return
+        rows = self.selected_rows()
+        self._edited(self.review.mark_reviewed(rows))
+        index = self.grid.currentIndex()
+        if index.isValid() and index.row() + 1 < self.model.rowCount():
+            self.select_row(self.model.review_row(self.model.index(index.row() + 1)))
+
+    def next_suspect(self) -> bool:
+        if self.review is None or self.model is None:
+            return False
+        row = self.review.next_suspect(self.current_row())
+        if row is None:
+            return False
+        if not self.model.index_of(row).isValid():  # hidden by the filter: show everything
+            self.filters.kind.setCurrentIndex(0)
+            self.filters.reviewed.setCurrentIndex(0)
+            self.filters.tag.setCurrentIndex(0)
+            self.filters.search.clear()
+        self.select_row(row)
+        return True
+
+    def undo(self) -> None:
+        if self.review is not None:
+            changes = self.review.undo()
+            self._edited(changes)
+            self._show_changed(changes)
+
+    def redo(self) -> None:
+        if self.review is not None:
+            changes = self.review.redo()
+            self._edited(changes)
+            self._show_changed(changes)
+
+    def _show_changed(self, changes: list[Change]) -> None:
+        """After undo or redo, go to the chip it touched so the user sees what happened."""
+        if self.review is not None and changes:
+            rows = self.review.rows_of(changes)
+            if rows and self.current_row() not in rows:
+                self.select_row(rows[0])
+
+    # --- predictions ----------------------------------------------------------------------
+    def predictions_arrived(self, rows: list[int]) -> None:
+        if self.model is not None:
+            self.model.refresh_rows(rows)
+        current = self.current_row()
+        if current is not None and current in set(rows):
+            self.detail.show_chip(self.review, current)

@@ -1,0 +1,391 @@
+"""A review of one chip folder: the crowd's labels, the model's predictions, the reviewer's
+decisions, and the questions the review window asks of them (what to show, in what order).
+
+Plain Python and numpy; the window in gui/ only displays what this computes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.audit import chip_suspicion, disagreement_kinds, suspect_order, tag_suspicion
+from model.card import DEFAULT_THRESHOLD, ModelCard
+from model.chips import list_chips
+from model.files import atomic_write_text
+from model.labels import format_labels, read_labels
+from model.metrics import decide
+from model.session import REVIEWED, Change, ReviewSession
+from model.tags import LAND_TAGS, TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations
+
+SORTS = ("suspicion", "name", "probability")
+KINDS = ("all", "disagreements", "model_yes_crowd_no", "model_no_crowd_yes", "violations", "broken")
+REVIEW_STATES = ("any", "unreviewed", "reviewed", "changed")
+
+
+@dataclass
+class ChipQuery:
+    """What the list shows: a filter and a sort. Empty fields mean no constraint."""
+
+    text: str = ""
+    kind: str = "all"
+    reviewed: str = "any"
+    tag: str | None = None  # chips that carry this tag now (crowd or reviewer)
+    above_threshold: list[str] = field(default_factory=list)  # model's probability >= threshold
+    sort: str = "suspicion"
+    sort_tag: str | None = None  # for sort == "probability"
+
+
+def find_labels_csv(folder: str | os.PathLike[str]) -> Path | None:
+    """A labels CSV in or beside the folder, offered to the user when opening it."""
+    folder = Path(folder)
+    candidates: list[Path] = []
+    for place in (folder, folder.parent):
+        try:
+            candidates.extend(sorted(p for p in place.glob("*.csv") if p.is_file()))
+        except OSError:
+            continue
+    for path in candidates:
+        try:
+            with path.open(encoding="utf-8-sig") as handle:
+                header = handle.readline().strip().lower().replace(" ", "")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if header.startswith("image_name,tags"):
+            return path
+    return None
+
+
+class Review:
+    """State of one review. Indices are positions in `names` (folder order)."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        labels_path: str | os.PathLike[str] | None = None,
+        session: ReviewSession | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        listing = list_chips(self.folder)
+        self.paths = listing.paths
+        self.names = [p.stem for p in self.paths]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.broken: dict[str, str] = {Path(e.path).stem: e.reason for e in listing.errors}
+        self.session = session or ReviewSession.for_folder(self.folder)
+        if labels_path is None and self.session.get_meta("labels"):
+            stored = Path(self.session.get_meta("labels") or "")
+            labels_path = stored if stored.is_file() else None
+        self.labels_path = Path(labels_path) if labels_path else None
+        self.crowd: dict[str, tuple[str, ...]] = (
+            read_labels(self.labels_path) if self.labels_path else {}
+        )
+        if self.labels_path:
+            self.session.set_meta("labels", str(self.labels_path.resolve()))
+        n = len(self.names)
+        self.has_label = np.array([name in self.crowd for name in self.names], dtype=bool)
+        self.crowd_matrix = np.zeros((n, len(TAGS)), dtype=np.float32)
+        for i, name in enumerate(self.names):
+            for tag in self.crowd.get(name, ()):
+                self.crowd_matrix[i, TAG_INDEX[tag]] = 1.0
+        self.current = self.crowd_matrix.copy()  # the tags now: crowd's with decisions applied
+        self.reviewed = np.zeros(n, dtype=bool)
+        self.decided = np.zeros(n, dtype=bool)  # the reviewer set some tag on this chip
+        self._replay_session()
+        self.probs = np.full((n, len(TAGS)), np.nan, dtype=np.float32)
+        self.calls = np.zeros((n, len(TAGS)), dtype=bool)
+        self.card: ModelCard | None = None
+        self.thresholds = np.full(len(TAGS), DEFAULT_THRESHOLD, dtype=np.float32)
+        self._suspicion: np.ndarray | None = None
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- model -------------------------------------------------------------------------
+    def set_model(self, card: ModelCard) -> int:
+        """Use this model's thresholds and its cached predictions; returns how many were cached."""
+        self.card = card
+        self.thresholds = np.asarray(card.threshold_list(), dtype=np.float32)
+        self.probs[:] = np.nan
+        cached = self.session.load_predictions(card.version)
+        names = [n for n in cached if n in self.index]
+        if names:
+            self._put(names, np.stack([cached[n] for n in names]))
+        self.calls = self._decide(self.probs)
+        self._suspicion = None
+        return len(names)
+
+    def unpredicted_paths(self) -> list[Path]:
+        missing = np.isnan(self.probs[:, 0])
+        return [p for p, m in zip(self.paths, missing) if m and p.stem not in self.broken]
+
+    def add_predictions(self, names: list[str], probs: np.ndarray, store: bool = True) -> list[int]:
+        """Take a batch of predictions (and save it in the session unless the caller already
+        did); returns the rows it touched."""
+        if store and self.card is not None:
+            self.session.store_predictions(self.card.version, names, probs)
+        return self._put(names, probs)
+
+    def _put(self, names: list[str], probs: np.ndarray) -> list[int]:
+        rows = [self.index[n] for n in names if n in self.index]
+        keep = [k for k, n in enumerate(names) if n in self.index]
+        self.probs[rows] = probs[keep]
+        self.calls[rows] = self._decide(self.probs[rows])
+        self._suspicion = None
+        return rows
+
+    def _decide(self, probs: np.ndarray) -> np.ndarray:
+        rule = self.card.weather_rule == "argmax" if self.card else False
+        return decide(np.nan_to_num(probs, nan=0.0), self.thresholds, rule) & ~np.isnan(probs)
+
+    def mark_broken(self, name: str, reason: str) -> None:
+        self.broken[name] = reason
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return ~np.isnan(self.probs[:, 0])
+
+    # --- per chip ----------------------------------------------------------------------
+    def tags_now(self, i: int) -> list[str]:
+        return [t for t, v in zip(TAGS, self.current[i]) if v > 0.5]
+
+    def crowd_tags(self, i: int) -> tuple[str, ...]:
+        return self.crowd.get(self.names[i], ())
+
+    def violations(self, i: int) -> list[str]:
+        if not self.has_label[i] and not self.decided[i]:
+            return []  # nothing claimed yet: a field team's new chip breaks no rule
+        return rule_violations(self.tags_now(i))
+
+    def violation_counts(self) -> np.ndarray:
+        """Broken rules per chip, as `violations` counts them, for all chips at once."""
+        now = self.current > 0.5
+        weather = now[:, [TAG_INDEX[t] for t in WEATHER_TAGS]].sum(axis=1)
+        land = now[:, [TAG_INDEX[t] for t in LAND_TAGS]].any(axis=1)
+        counts = (weather != 1).astype(int) + (now[:, TAG_INDEX["cloudy"]] & land)
+        counts[~self.has_label & ~self.decided] = 0
+        return counts
+
+    def is_reviewed(self, i: int) -> bool:
+        return bool(self.reviewed[i])
+
+    def is_changed(self, i: int) -> bool:
+        return bool(np.any(self.current[i] != self.crowd_matrix[i]))
+
+    def tag_suspicion(self) -> np.ndarray:
+        return tag_suspicion(self.probs, self.current, self.thresholds)
+
+    def suspicion(self) -> np.ndarray:
+        if self._suspicion is None:
+            n_viol = self.violation_counts()
+            scores = chip_suspicion(self.tag_suspicion(), n_viol)
+            # Unlabelled chips have no crowd to doubt; only their broken rules count.
+            scores[~self.has_label] = n_viol[~self.has_label]
+            self._suspicion = scores
+        return self._suspicion
+
+    def disagreements(self) -> tuple[np.ndarray, np.ndarray]:
+        yes_no, no_yes = disagreement_kinds(self.calls, self.current)
+        unknown = ~self.predicted | ~self.has_label
+        yes_no[unknown] = False
+        no_yes[unknown] = False
+        return yes_no, no_yes
+
+    # --- the list ------------------------------------------------------------------------
+    def query(self, q: ChipQuery) -> np.ndarray:
+        """Indices of the chips the list shows, in display order."""
+        n = len(self.names)
+        keep = np.ones(n, dtype=bool)
+        if q.text:
+            needle = q.text.lower()
+            keep &= np.array([needle in name.lower() for name in self.names], dtype=bool)
+        if q.kind != "all":
+            yes_no, no_yes = self.disagreements()
+            if q.kind == "disagreements":
+                keep &= (yes_no | no_yes).any(axis=1)
+            elif q.kind == "model_yes_crowd_no":
+                keep &= yes_no.any(axis=1)
+            elif q.kind == "model_no_crowd_yes":
+                keep &= no_yes.any(axis=1)
+            elif q.kind == "violations":
+                keep &= self.violation_counts() > 0
+            elif q.kind == "broken":
+                keep &= np.array([name in self.broken for name in self.names], dtype=bool)
+        if q.reviewed != "any":
+            if q.reviewed == "reviewed":
+                keep &= self.reviewed
+            elif q.reviewed == "unreviewed":
+                keep &= ~self.reviewed
+            elif q.reviewed == "changed":
+                keep &= (self.current != self.crowd_matrix).any(axis=1)
+        if q.tag:
+            keep &= self.current[:, TAG_INDEX[q.tag]] > 0.5
+        if q.above_threshold:
+            cols = [TAG_INDEX[t] for t in q.above_threshold]
+            keep &= self.calls[:, cols].any(axis=1)
+        rows = np.flatnonzero(keep)
+        if q.sort == "suspicion":
+            return rows[suspect_order(self.suspicion()[rows])]
+        if q.sort == "probability":
+            tags = [q.sort_tag] if q.sort_tag else (q.above_threshold or [])
+            if tags:
+                cols = [TAG_INDEX[t] for t in tags]
+                p = np.nan_to_num(self.probs[rows][:, cols], nan=-1.0).max(axis=1)
+                return rows[np.argsort(-p, kind="stable")]
+        return rows  # folder order is natural name order
+
+    def next_suspect(self, after: int | None) -> int | None:
+        """The most suspect unreviewed chip other than `after`."""
+        scores = self.suspicion()
+        for i in suspect_order(scores):
+            if i != after and scores[i] > 0 and not self.is_reviewed(int(i)):
+                return int(i)
+        return None
+
+    # --- editing -------------------------------------------------------------------------
+    def _base(self, names: list[str]) -> dict[str, tuple[str, ...]]:
+        return {n: self.crowd.get(n, ()) for n in names}
+
+    def set_tag(self, rows: list[int], tag: str, value: bool) -> list[Change]:
+        """Set one tag on many chips, as one undoable action. A weather tag turned on replaces
+        the chip's other weather tag: exactly one per chip."""
+        changes = []
+        for i in rows:
+            name = self.names[i]
+            changes.append((name, tag, value))
+            if value and tag in WEATHER_TAGS:
+                changes.extend((name, other, False) for other in WEATHER_TAGS if other != tag)
+        return self._apply(changes)
+
+    def toggle(self, rows: list[int], tag: str) -> list[Change]:
+        """Toggle on the first selected chip decides the value for all of them."""
+        if not rows:
+            return []
+        value = not bool(self.current[rows[0], TAG_INDEX[tag]] > 0.5)
+        return self.set_tag(rows, tag, value)
+
+    def accept_model(self, rows: list[int], tags: list[str] | None = None) -> list[Change]:
+        """Take the model's call for the given tags (all 17 by default) on predicted chips."""
+        changes = []
+        for i in rows:
+            if not self.predicted[i]:
+                continue
+            for tag in tags or TAGS:
+                changes.append((self.names[i], tag, bool(self.calls[i, TAG_INDEX[tag]])))
+        return self._apply(changes)
+
+    def mark_reviewed(self, rows: list[int], value: bool = True) -> list[Change]:
+        return self._apply([(self.names[i], REVIEWED, value) for i in rows])
+
+    def undo(self) -> list[Change]:
+        return self._after(self.session.undo())
+
+    def redo(self) -> list[Change]:
+        return self._after(self.session.redo())
+
+    def reload_session(self) -> None:
+        """Pick up what another window wrote to the same session."""
+        self.session.reload()
+        self.current = self.crowd_matrix.copy()
+        self.reviewed[:] = False
+        self.decided[:] = False
+        self._replay_session()
+        self._suspicion = None
+
+    def _replay_session(self) -> None:
+        for chip in self.session.decided_chips() + self.session.reviewed_chips():
+            self._refresh_current(chip)
+
+    def _apply(self, changes: list[tuple[str, str, bool]]) -> list[Change]:
+        if self.session.changed_elsewhere():
+            self.reload_session()
+        names = sorted({c[0] for c in changes})
+        return self._after(self.session.apply(changes, self._base(names)))
+
+    def _after(self, made: list[Change]) -> list[Change]:
+        for chip in {c.chip for c in made}:
+            self._refresh_current(chip)
+        self._suspicion = None
+        return made
+
+    def _refresh_current(self, chip: str) -> None:
+        i = self.index.get(chip)
+        if i is None:
+            return
+        now = self.session.tags_for(chip, self.crowd.get(chip, ()))
+        self.reviewed[i] = self.session.is_reviewed(chip)
+        self.decided[i] = bool(self.session.decisions(chip))
+        self.current[i] = 0.0
+        for tag in now:
+            self.current[i, TAG_INDEX[tag]] = 1.0
+
+    def rows_of(self, changes: list[Change]) -> list[int]:
+        return sorted({self.index[c.chip] for c in changes if c.chip in self.index})
+
+    # --- counts and export ---------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        changed = int((self.current != self.crowd_matrix).any(axis=1).sum())
+        return {
+            "chips": len(self.names),
+            "labelled": int(self.has_label.sum()),
+            "predicted": int(self.predicted.sum()),
+            "reviewed": int(self.reviewed.sum()),
+            "changed": changed,
+            "suspects": int(((self.suspicion() > 0) & ~self.reviewed).sum()),
+            "broken": len(self.broken),
+        }
+
+    def corrected_labels(
+        self, include_model_for_unlabelled: bool = False
+    ) -> dict[str, list[str] | tuple[str, ...]]:
+        """Every labelled row (reviewer's tags where decided, crowd's elsewhere, in the CSV's
+        order), then unlabelled chips the reviewer tagged, then, only if asked, the model's
+        tags for the other unlabelled chips."""
+        out: dict[str, list[str] | tuple[str, ...]] = {}
+        for name, tags in self.crowd.items():
+            i = self.index.get(name)
+            if i is not None and self.is_changed(i):
+                out[name] = sorted(self.tags_now(i))
+            else:
+                out[name] = tags  # untouched rows are written back exactly as read
+        for i, name in enumerate(self.names):
+            if name in self.crowd:
+                continue
+            if self.decided[i]:
+                out[name] = sorted(self.tags_now(i))
+            elif include_model_for_unlabelled and self.predicted[i]:
+                out[name] = sorted(t for t, c in zip(TAGS, self.calls[i]) if c)
+        return out
+
+    def export_labels(
+        self, path: str | os.PathLike[str], include_model_for_unlabelled: bool = False
+    ) -> int:
+        labels = self.corrected_labels(include_model_for_unlabelled)
+        atomic_write_text(path, format_labels(labels))
+        return len(labels)
+
+    def export_change_log(self, path: str | os.PathLike[str]) -> int:
+        rows = self.session.change_log()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["image_name", "tag", "old", "new", "time", "state"])
+        for chip, tag, old, new, when, state in rows:
+            stamp = dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(timespec="seconds")
+            writer.writerow([chip, tag, old, new, stamp, state])
+        atomic_write_text(path, buffer.getvalue())
+        return len(rows)
+
+    def export_predictions(self, path: str | os.PathLike[str]) -> int:
+        """The model's tags per predicted chip, as a labels CSV (the field team's export)."""
+        labels = {
+            name: sorted(t for t, c in zip(TAGS, self.calls[i]) if c)
+            for i, name in enumerate(self.names)
+            if self.predicted[i]
+        }
+        atomic_write_text(path, format_labels(labels))
+        return len(labels)

@@ -1,0 +1,151 @@
+"""Shared fixtures: the real Planet data (read-only, never copied into the repo) and a tiny model.
+
+The data lives at <repo>/../shared/data/planet. Tests that need it skip, with the reason, where it
+is absent. Nothing here writes outside pytest's temporary folders: the app's data folder and
+Keras' home are pointed at a temporary folder for the whole session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PLANET_DIR = REPO_ROOT.parent / "shared" / "data" / "planet"
+if str(REPO_ROOT) not in sys.path:  # `model` and `gui` import from the checkout, uninstalled
+    sys.path.insert(0, str(REPO_ROOT))
+
+# Set before anything imports Qt or Keras, so that no test opens a window or writes to $HOME.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="chip-audit-tests-"))
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["CHIP_AUDIT_DATA"] = str(_SESSION_TMP / "data")
+os.environ["KERAS_HOME"] = str(_SESSION_TMP / "keras")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Keras before Qt: pytest-qt imports PySide6 when pytest configures, and PySide6's import hook
+# reads the source of every module imported after it, which makes TensorFlow's import crawl.
+import model.classifier  # noqa: E402, F401, I001
+
+TINY_MODEL_CHIPS = 60
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Keras' own use of NumPy 2, not ours: noise in every test that predicts.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword"
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (the read-only Planet data is not present)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def planet_dir() -> Path:
+    return _require(PLANET_DIR, "Planet data folder")
+
+
+@pytest.fixture(scope="session")
+def chips_dir(planet_dir: Path) -> Path:
+    return _require(planet_dir / "chips", "chips folder")
+
+
+@pytest.fixture(scope="session")
+def labels_csv(planet_dir: Path) -> Path:
+    """Labels of the train_* chips in chips/."""
+    return _require(planet_dir / "chips_labels.csv", "chips_labels.csv")
+
+
+@pytest.fixture(scope="session")
+def train_v2_csv(planet_dir: Path) -> Path:
+    return _require(planet_dir / "train_v2.csv", "train_v2.csv")
+
+
+@pytest.fixture(scope="session")
+def tif_dir(planet_dir: Path) -> Path:
+    return _require(planet_dir / "tif", "tif folder")
+
+
+@pytest.fixture(scope="session")
+def chip_labels(labels_csv: Path) -> dict[str, tuple[str, ...]]:
+    from model.labels import read_labels
+
+    return read_labels(labels_csv)
+
+
+def _link_chips(names: list[str], source: Path, dest: Path) -> list[Path]:
+    """Symbolic links in `dest` to the named chips of `source` (copies where links fail)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    made = []
+    for name in names:
+        src = source / f"{name}.jpg"
+        target = dest / src.name
+        try:
+            target.symlink_to(src)
+        except OSError:
+            shutil.copyfile(src, target)
+        made.append(target)
+    return made
+
+
+@pytest.fixture(scope="session")
+def link_chips():
+    """link_chips(names, source_folder, dest_folder): a folder of some real chips, as links."""
+    return _link_chips
+
+
+@pytest.fixture(scope="session")
+def labelled_names(chips_dir: Path, chip_labels: dict[str, tuple[str, ...]]) -> list[str]:
+    """The labelled chips present in chips/, in natural order."""
+    from model.chips import natural_key
+
+    present = {p.stem for p in chips_dir.glob("*.jpg")}
+    return sorted((n for n in chip_labels if n in present), key=natural_key)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(
+    tmp_path_factory: pytest.TempPathFactory,
+    chips_dir: Path,
+    chip_labels: dict[str, tuple[str, ...]],
+    labelled_names: list[str],
+) -> Path:
+    """A real model trained once per session: 60 full-size chips, 32 px, one epoch.
+
+    Returns the .keras path (its card is beside it). Good for plumbing, not for accuracy.
+    """
+    from model.labels import write_labels
+    from model.training import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    names = labelled_names[:TINY_MODEL_CHIPS]
+    _link_chips(names, chips_dir, root / "chips")
+    write_labels(root / "labels.csv", {n: chip_labels[n] for n in names})
+    result = train(
+        TrainConfig(
+            folder=root / "chips",
+            labels=root / "labels.csv",
+            out=root / "model" / "tiny.keras",
+            input_size=32,
+            epochs=1,
+            val_frac=0.2,
+            batch_size=32,
+        )
+    )
+    return result.path

@@ -1,0 +1,199 @@
+"""`python main.py ...` as a user runs it: JSON reports, CSV outputs, one-line user errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.labels import label_matrix, read_labels, write_labels
+from model.metrics import fbeta_samples
+from model.tags import TAGS, to_vector
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+N_LABELLED = 40
+PER_TAG_KEYS = {"support", "precision", "recall", "f1", "f2", "threshold"}
+
+# TensorFlow's native start-up lines, written to stderr before Python can silence them.
+_TF_NOISE = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|To enable the following)"
+)
+
+
+def run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "main.py", *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )
+
+
+def our_stderr(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if not _TF_NOISE.match(line)]
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = our_stderr(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+    chips_dir: Path,
+    labelled_names: list[str],
+    link_chips,
+) -> Path:
+    """40 labelled chips the tiny model never saw, the 25 unlabelled ones, a dangling link."""
+    folder = tmp_path_factory.mktemp("cli") / "chips"
+    unlabelled = sorted(p.stem for p in chips_dir.glob("*.jpg") if not p.stem.startswith("train_"))
+    assert len(unlabelled) == 25
+    link_chips(labelled_names[100 : 100 + N_LABELLED] + unlabelled, chips_dir, folder)
+    if sys.platform != "win32":
+        (folder / "train_999999.jpg").symlink_to(folder / "gone.jpg")
+    return folder
+
+
+def test_help() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("predict", "evaluate", "train", "info"):
+        assert command in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_info_json(tiny_model: Path) -> None:
+    result = run("info", "--model", tiny_model, "--json")
+    assert result.returncode == 0, result.stderr
+    card = json.loads(result.stdout)
+    assert card["version"] == json.loads(tiny_model.with_suffix(".json").read_text())["version"]
+    assert card["tags"] == list(TAGS)
+    assert card["input_size"] == 32
+
+
+def test_info_text(tiny_model: Path) -> None:
+    result = run("info", "--model", tiny_model)
+    assert result.returncode == 0, result.stderr
+    assert str(tiny_model) in result.stdout
+    assert "validation   F2" in result.stdout
+    assert all(tag in result.stdout for tag in TAGS)
+
+
+@pytest.fixture(scope="module")
+def evaluated(small_folder: Path, labels_csv: Path, tiny_model: Path):
+    return run("evaluate", small_folder, "--labels", labels_csv, "--model", tiny_model, "--json")
+
+
+def test_evaluate_json(
+    evaluated: subprocess.CompletedProcess[str],
+    small_folder: Path,
+    labels_csv: Path,
+    tiny_model: Path,
+) -> None:
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert len(evaluated.stdout.strip().splitlines()) == 1  # one JSON object, nothing else
+    report = json.loads(evaluated.stdout)
+    for key in ("n_chips", "f2_samples", "f1_samples", "macro_f1", "chips_per_s", "per_tag"):
+        assert key in report, key
+    assert report["n_chips"] == N_LABELLED
+    assert report["n_unlabelled_chips"] == 25
+    assert report["n_labels_without_chip"] == len(read_labels(labels_csv)) - N_LABELLED
+    assert report["chips_per_s"] > 0
+    for value in ("f2_samples", "f1_samples", "macro_f1"):
+        assert 0.0 <= report[value] <= 1.0
+    assert list(report["per_tag"]) == list(TAGS)
+    card = json.loads(tiny_model.with_suffix(".json").read_text())
+    for tag, scores in report["per_tag"].items():
+        assert set(scores) >= PER_TAG_KEYS, tag
+        assert scores["threshold"] == pytest.approx(card["thresholds"][tag])
+    labels = read_labels(labels_csv)
+    in_folder = [p.stem for p in small_folder.glob("train_*.jpg") if p.stem in labels]
+    truth = label_matrix(in_folder, labels)
+    assert sum(s["support"] for s in report["per_tag"].values()) == int(truth.sum())
+    if sys.platform != "win32":
+        assert report["errors"] == [f"{small_folder / 'train_999999.jpg'}: broken symbolic link"]
+    else:
+        assert report["errors"] == []
+
+
+def test_predict_writes_labels_and_probabilities(
+    small_folder: Path,
+    labels_csv: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    evaluated: subprocess.CompletedProcess[str],
+) -> None:
+    out, probs_out = tmp_path / "predicted.csv", tmp_path / "probs.csv"
+    result = run("predict", small_folder, "--model", tiny_model, "--out", out, "--probs", probs_out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    n_chips = N_LABELLED + 25
+    assert f"predicted {n_chips} chips" in result.stderr
+    if sys.platform != "win32":
+        assert "skipped: " in result.stderr and "train_999999.jpg" in result.stderr
+
+    predicted = read_labels(out)
+    assert len(predicted) == n_chips
+    assert set(predicted) == {p.stem for p in small_folder.iterdir() if p.exists()}
+    with open(probs_out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["image_name", *TAGS]
+    assert [r[0] for r in rows[1:]] == list(predicted)
+    probs = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    assert probs.shape == (n_chips, 17)
+    assert (probs >= 0).all() and (probs <= 1).all()
+
+    # The tags written are the card's calls on the probabilities written.
+    card = json.loads(tiny_model.with_suffix(".json").read_text())
+    thresholds = np.array([card["thresholds"][t] for t in TAGS])
+    calls = np.array([to_vector(predicted[n]) for n in predicted], dtype=bool)
+    near = np.abs(probs - thresholds) < 1e-4  # the CSV rounds to 5 decimals
+    assert np.array_equal(calls[:, 4:][~near[:, 4:]], (probs >= thresholds)[:, 4:][~near[:, 4:]])
+    if card["weather_rule"] == "argmax":
+        assert (calls[:, :4].sum(axis=1) == 1).all()
+
+    # Scored by hand, the predictions give evaluate's samples F2.
+    labels = read_labels(labels_csv)
+    scored = [n for n in predicted if n in labels]
+    assert len(scored) == N_LABELLED
+    f2 = fbeta_samples(label_matrix(scored, labels), label_matrix(scored, predicted), 2.0)
+    report = json.loads(evaluated.stdout)
+    assert f2 == pytest.approx(report["f2_samples"], abs=1e-9)
+
+
+def test_predict_nonexistent_folder(tmp_path: Path, tiny_model: Path) -> None:
+    folder = tmp_path / "no such folder"
+    result = run("predict", folder, "--model", tiny_model)
+    assert_user_error(result, str(folder), "no such folder")
+
+
+def test_evaluate_labels_with_unknown_tag(
+    small_folder: Path, labelled_names: list[str], tiny_model: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    write_labels(bad, {labelled_names[0]: ("clear",)})
+    bad.write_text(bad.read_text() + "train_5,clear rainforest\n")
+    result = run("evaluate", small_folder, "--labels", bad, "--model", tiny_model)
+    assert_user_error(result, str(bad), "row 3", "'rainforest'")
+
+
+def test_nonexistent_model(small_folder: Path, tmp_path: Path) -> None:
+    model = tmp_path / "absent.keras"
+    assert_user_error(run("predict", small_folder, "--model", model), str(model), "no such")
+    assert_user_error(run("info", "--model", model), str(model), "no such model file")

@@ -1,0 +1,170 @@
+"""Scores against scikit-learn, the empty-chip convention, threshold tuning, the weather rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, fbeta_score, precision_recall_fscore_support
+
+from model.metrics import (
+    GRID,
+    cross_validated_calls,
+    decide,
+    fbeta_per_sample,
+    fbeta_samples,
+    per_tag_scores,
+    summary,
+    tune_thresholds,
+)
+from model.tags import TAGS, WEATHER_INDICES
+
+
+def _random_case(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """True tags (every chip has at least one) and noisy predictions, with some tags never
+    predicted or never true so that the zero-division cases come up."""
+    rng = np.random.default_rng(seed)
+    rates = rng.uniform(0.01, 0.6, len(TAGS))
+    y_true = rng.random((n, len(TAGS))) < rates
+    y_true[np.arange(n), rng.integers(0, len(TAGS), n)] = True
+    y_true[:, -1] = False  # a tag nobody has
+    flip = rng.random(y_true.shape) < 0.2
+    y_pred = y_true ^ flip
+    y_pred[:, -2] = False  # a tag the model never calls
+    return y_true.astype(np.float32), y_pred
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_per_tag_scores_match_sklearn(seed: int) -> None:
+    y_true, y_pred = _random_case(seed)
+    ours = per_tag_scores(y_true, y_pred)
+    p, r, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, average=None, zero_division=0
+    )
+    _, _, f2, _ = precision_recall_fscore_support(
+        y_true, y_pred, beta=2.0, average=None, zero_division=0
+    )
+    for i, tag in enumerate(TAGS):
+        s = ours[tag]
+        assert s.support == support[i]
+        assert s.predicted == int(y_pred[:, i].sum())
+        assert s.precision == pytest.approx(p[i])
+        assert s.recall == pytest.approx(r[i])
+        assert s.f1 == pytest.approx(f1[i])
+        assert s.f2 == pytest.approx(f2[i])
+    assert ours[TAGS[-1]].support == 0 and ours[TAGS[-1]].recall == 0.0
+    assert ours[TAGS[-2]].predicted == 0 and ours[TAGS[-2]].precision == 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("beta", [1.0, 2.0, 0.5])
+def test_fbeta_samples_matches_sklearn(seed: int, beta: float) -> None:
+    y_true, y_pred = _random_case(seed)
+    assert y_true.sum(axis=1).min() >= 1
+    y_pred[:5] = False  # chips with tags but no predictions score 0
+    expected = fbeta_score(y_true, y_pred, beta=beta, average="samples", zero_division=0)
+    assert fbeta_samples(y_true, y_pred, beta) == pytest.approx(expected)
+
+
+def test_macro_f1_matches_sklearn() -> None:
+    y_true, y_pred = _random_case(3)
+    report = summary(y_true, y_pred)
+    expected = f1_score(y_true, y_pred, average="macro", zero_division=0)
+    assert report["macro_f1"] == pytest.approx(expected)
+    assert report["n_chips"] == len(y_true)
+    assert set(report["per_tag"]) == set(TAGS)
+    assert report["f1_samples"] == pytest.approx(
+        f1_score(y_true, y_pred, average="samples", zero_division=0)
+    )
+
+
+def test_empty_chip_convention_by_hand() -> None:
+    none = np.zeros((1, 17), dtype=bool)
+    one = none.copy()
+    one[0, 4] = True
+    # Nothing to find and nothing claimed: a perfect score.
+    assert fbeta_per_sample(none, none, 2.0).tolist() == [1.0]
+    # Something claimed where nothing was true, or something missed: zero.
+    assert fbeta_per_sample(none, one, 2.0).tolist() == [0.0]
+    assert fbeta_per_sample(one, none, 2.0).tolist() == [0.0]
+    assert fbeta_samples(np.vstack([none, one]), np.vstack([none, one]), 2.0) == 1.0
+
+
+def test_fbeta_per_sample_by_hand() -> None:
+    y_true = np.zeros((1, 17), dtype=bool)
+    y_pred = np.zeros((1, 17), dtype=bool)
+    y_true[0, [0, 4, 5]] = True  # three true tags
+    y_pred[0, [0, 4, 6, 7]] = True  # two right, two wrong
+    precision, recall = 2 / 4, 2 / 3
+    f2 = 5 * precision * recall / (4 * precision + recall)
+    assert fbeta_per_sample(y_true, y_pred, 2.0)[0] == pytest.approx(f2)
+    assert np.isnan(fbeta_samples(y_true[:0], y_pred[:0], 2.0))
+
+
+def _probabilities(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Labels with exactly one weather tag, and probabilities that rank them imperfectly,
+    calibrated so that 0.2 is not the best threshold."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros((n, len(TAGS)), dtype=np.float32)
+    y[np.arange(n), rng.choice(WEATHER_INDICES, n, p=[0.6, 0.2, 0.1, 0.1])] = 1
+    land = rng.random((n, len(TAGS) - 4)) < np.linspace(0.5, 0.05, len(TAGS) - 4)
+    y[:, 4:] = land
+    noise = rng.normal(0, 0.18, y.shape)
+    probs = np.clip(0.45 * y + 0.25 + noise, 0, 1).astype(np.float32)
+    return y, probs
+
+
+def test_tune_thresholds_beats_or_equals_the_default() -> None:
+    y, probs = _probabilities(0)
+    default = fbeta_samples(y, decide(probs, np.full(17, 0.2), False), 2.0)
+    thresholds = tune_thresholds(y, probs, weather_argmax=False)
+    tuned = fbeta_samples(y, decide(probs, thresholds, False), 2.0)
+    assert thresholds.shape == (17,)
+    assert np.isin(np.round(thresholds, 2), GRID).all()
+    assert tuned >= default
+    assert tuned > default + 0.01  # probabilities shifted by +0.25: 0.2 is clearly too low
+
+
+def test_tune_thresholds_leaves_rare_tags_on_the_global_value() -> None:
+    y, probs = _probabilities(1)
+    y[:, -1] = 0
+    y[:3, -1] = 1  # 3 positives: too few to fit a threshold on
+    thresholds = tune_thresholds(y, probs, weather_argmax=True, min_positives=25)
+    scores = [fbeta_samples(y, decide(probs, np.full(17, g), True), 2.0) for g in GRID]
+    global_value = float(GRID[int(np.argmax(scores))])
+    assert thresholds[-1] == pytest.approx(global_value)
+    # The weather tags are decided by the argmax; their thresholds stay on the global value.
+    assert all(thresholds[i] == pytest.approx(global_value) for i in WEATHER_INDICES)
+    # Common land tags are free to move off it.
+    assert not np.allclose(thresholds[4:10], global_value)
+
+
+def test_cross_validated_calls_shape_and_honesty() -> None:
+    y, probs = _probabilities(2)
+    for argmax in (False, True):
+        calls = cross_validated_calls(y, probs, argmax, folds=2, seed=0)
+        assert calls.shape == probs.shape and calls.dtype == bool
+        in_sample = decide(probs, tune_thresholds(y, probs, argmax), argmax)
+        # Out-of-fold thresholds cannot beat thresholds fitted on the very same chips by much.
+        assert fbeta_samples(y, calls, 2) <= fbeta_samples(y, in_sample, 2) + 0.02
+    assert np.array_equal(
+        cross_validated_calls(y, probs, True, seed=5), cross_validated_calls(y, probs, True, seed=5)
+    )
+
+
+def test_decide_weather_argmax_gives_exactly_one_weather_tag() -> None:
+    rng = np.random.default_rng(4)
+    probs = rng.random((500, 17)).astype(np.float32)
+    probs[:50, :4] = 0.0  # no weather above any threshold
+    probs[50:100, :4] = 0.9  # every weather tag above it (ties)
+    thresholds = np.full(17, 0.5)
+    calls = decide(probs, thresholds, weather_argmax=True)
+    weather = calls[:, list(WEATHER_INDICES)]
+    assert (weather.sum(axis=1) == 1).all()
+    expected = np.asarray(WEATHER_INDICES)[np.argmax(probs[:, list(WEATHER_INDICES)], axis=1)]
+    assert np.array_equal(np.argmax(weather, axis=1), expected)
+    # Land tags still follow their thresholds.
+    assert np.array_equal(calls[:, 4:], probs[:, 4:] >= 0.5)
+    # Without the rule, weather tags follow thresholds too: some rows get 0 or several.
+    plain = decide(probs, thresholds, weather_argmax=False)[:, :4].sum(axis=1)
+    assert (plain == 0).any() and (plain > 1).any()
+    assert decide(probs[:0], thresholds, True).shape == (0, 17)

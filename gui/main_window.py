@@ -18,13 +18,18 @@ from PySide6.QtWidgets import (
 
 from gui.dialogs import show_error
 from gui.keys import ACCEPT_ALL, NEXT_SUSPECT, REVIEWED_AND_NEXT, TAG_KEYS
+from gui.models_dialog import ModelsDialog
+from gui.retrain_dialog import RetrainSettingsDialog, RetrainWindow
 from gui.review_page import ReviewPage
 from gui.start_page import StartPage
+from gui.trainer import TrainerProcess
 from gui.workers import InferenceThread
 from model.card import read_card
 from model.errors import ChipAuditError
-from model.paths import BUNDLED_MODEL
+from model.paths import BUNDLED_MODEL, user_data_dir
 from model.review import Review, find_labels_csv
+from model.training import TrainConfig
+from model.versions import new_model_path
 
 MAX_RECENT = 10
 
@@ -43,7 +48,10 @@ class MainWindow(QMainWindow):
         self.review: Review | None = None
         self.inference: InferenceThread | None = None
         self.predicting = False
+        self._restart_prediction = False  # the model changed while predicting: go again after
         self.prediction_started = 0.0
+        self.trainer: TrainerProcess | None = None
+        self.retrain_window: RetrainWindow | None = None
 
         self.start_page = StartPage()
         self.start_page.open_requested.connect(self.choose_folder)
@@ -220,6 +228,8 @@ class MainWindow(QMainWindow):
         self.review = review
         self.page.set_review(review, review.session.get_meta("position"))
         self.stack.setCurrentWidget(self.page)
+        # Else focus falls to the name filter box, which swallows the review keys (N, tags).
+        self.page.grid.setFocus()
         self.setWindowTitle(f"Chip Audit — {folder.name}")
         self._add_recent(str(folder.resolve()))
         self.settings.setValue("last_folder", str(folder.resolve()))
@@ -279,7 +289,11 @@ class MainWindow(QMainWindow):
 
     # --- prediction -----------------------------------------------------------------------
     def start_prediction(self) -> None:
-        if self.review is None or self.review.card is None or self.predicting:
+        if self.review is None or self.review.card is None:
+            return
+        if self.predicting:
+            self._restart_prediction = True
+            self.cancel_prediction()
             return
         paths = self.review.unpredicted_paths()
         if not paths:
@@ -292,7 +306,9 @@ class MainWindow(QMainWindow):
             worker.batch_ready.connect(self._batch_ready)
             worker.progress.connect(self._prediction_progress)
             worker.finished.connect(self._prediction_finished)
-            worker.cancelled.connect(lambda: self._prediction_ended("Prediction cancelled."))
+            # A bound method, not a lambda: PySide runs a lambda in the emitting (inference)
+            # thread, and this one touches widgets.
+            worker.cancelled.connect(self._prediction_cancelled)
             worker.failed.connect(self._prediction_failed)
             worker.chip_failed.connect(self._chip_failed)
         self.predicting = True
@@ -307,9 +323,9 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(0)
 
-    def _batch_ready(self, names: list[str], probs) -> None:
-        if self.review is None:
-            return
+    def _batch_ready(self, names: list[str], probs, version: str) -> None:
+        if self.review is None or self.review.card is None or version != self.review.card.version:
+            return  # a batch from a model we have since switched away from
         rows = self.review.add_predictions(names, probs, store=False)
         self.page.predictions_arrived(rows)
         self._counts_timer.start()
@@ -326,6 +342,9 @@ class MainWindow(QMainWindow):
         self._prediction_ended(f"Predicted with model {version} in {seconds:.1f}s.")
         self.page.requery_soon()
 
+    def _prediction_cancelled(self) -> None:
+        self._prediction_ended("Prediction cancelled.")
+
     def _prediction_failed(self, message: str) -> None:
         self._prediction_ended("Prediction stopped.")
         show_error(
@@ -340,6 +359,9 @@ class MainWindow(QMainWindow):
         self._show_progress(False)
         self.statusBar().showMessage(message, 8000)
         self.update_counts()
+        if self._restart_prediction:
+            self._restart_prediction = False
+            self.start_prediction()
 
     def _chip_failed(self, name: str, reason: str) -> None:
         if self.review is not None:
@@ -359,6 +381,86 @@ class MainWindow(QMainWindow):
     def _show_progress(self, visible: bool) -> None:
         for widget in (self.progress, self.progress_label, self.pause_button, self.cancel_button):
             widget.setVisible(visible)
+
+    # --- models and retraining -------------------------------------------------------------
+    def set_active_model(self, path: str | Path) -> None:
+        """Switch model; predictions this session already has for it are reused."""
+        path = Path(path)
+        self.settings.setValue("active_model", "" if path == BUNDLED_MODEL else str(path))
+        self.use_active_model()
+
+    def show_models(self) -> None:
+        dialog = ModelsDialog(self.active_model_path(), self)
+        dialog.chosen.connect(self.set_active_model)
+        dialog.exec()
+
+    def default_retrain_config(self) -> TrainConfig | None:
+        """Start from the active model, on this session's corrected labels and the folder's
+        chips, with the validation fraction, epochs and input size of the active model's card."""
+        review = self.review
+        if review is None:
+            return None
+        active = self.active_model_path()
+        card = read_card(active) if active.is_file() else None
+        recipe = card.recipe if card else {}
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        labels = user_data_dir() / "retrain" / f"{review.folder.name}-{stamp}-labels.csv"
+        labels.parent.mkdir(parents=True, exist_ok=True)
+        review.export_labels(labels)
+        base_lr = float(recipe.get("learning_rate", 1e-3))
+        return TrainConfig(
+            folder=review.folder,
+            labels=labels,
+            out=new_model_path(),
+            init=str(active) if card else "scratch",
+            epochs=int(recipe.get("epochs", 10)),
+            input_size=int(card.input_size) if card else 32,
+            val_frac=float(recipe.get("val_frac", 0.1)),
+            # Fine-tuning takes smaller steps than training from scratch.
+            learning_rate=base_lr / 10 if card else base_lr,
+            architecture=card.architecture if card else "vgg16_bn",
+        )
+
+    def retrain(self) -> None:
+        if self.trainer is not None and self.trainer.running and self.retrain_window is not None:
+            self.retrain_window.show()
+            self.retrain_window.raise_()
+            return
+        try:
+            config = self.default_retrain_config()
+        except ChipAuditError as exc:
+            return show_error(self, "Cannot prepare the retrain", str(exc), "Nothing was changed.")
+        if config is None or self.review is None:
+            return
+        n = int(self.review.has_label.sum()) + int(
+            (self.review.decided & ~self.review.has_label).sum()
+        )
+        summary = f"{n:,} labelled chips in {self.review.folder.name} (your corrections applied)"
+        dialog = RetrainSettingsDialog(config, summary, self)
+        if dialog.exec() == RetrainSettingsDialog.DialogCode.Accepted:
+            self.start_retrain(dialog.chosen())
+
+    def start_retrain(self, config: TrainConfig) -> None:
+        self.trainer = trainer = TrainerProcess(self)  # one per run: no stale connections
+        self.retrain_window = window = RetrainWindow(self)
+        trainer.event.connect(window.on_event)
+        trainer.done.connect(window.show_comparison)
+        trainer.cancelled.connect(
+            lambda: window.show_ended("Training cancelled. No new model was saved.")
+        )
+        trainer.failed.connect(self._retrain_failed)
+        window.cancel_requested.connect(trainer.cancel)
+        window.use_new.connect(self.set_active_model)
+        baseline = self.active_model_path()
+        trainer.start(config, baseline if baseline.is_file() else None)
+        window.show()
+
+    def _retrain_failed(self, message: str) -> None:
+        if self.retrain_window is not None:
+            self.retrain_window.show_ended(f"Training stopped: {message}")
+        show_error(
+            self, "Training stopped", message, "Your review and the model in use are unchanged."
+        )
 
     # --- review ---------------------------------------------------------------------------
     def _next_suspect(self) -> None:
@@ -482,6 +584,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("splitter", self.page.splitter.saveState())
         if self.inference is not None:
             self.inference.stop()
+        if self.trainer is not None and self.trainer.running:
+            self.trainer.kill()
         if self.review is not None:
             self.review.close()
+            self.review = None  # a pending timer or signal must not use the closed session
         super().closeEvent(event)

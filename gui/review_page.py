@@ -197,6 +197,8 @@ class ReviewPage(QWidget):
             self.filters.reviewed.setCurrentIndex(0)
             self.filters.tag.setCurrentIndex(0)
             self.filters.search.clear()
+            for action in self.filters.model_actions.values():  # "Model calls" hides chips too
+                action.setChecked(False)
         self.select_row(row)
         return True
 

@@ -24,7 +24,7 @@ class InferenceWorker(QObject):
     """Lives in its own QThread. Loads a model once per path and predicts lists of chips."""
 
     started = Signal(int)  # total chips
-    batch_ready = Signal(object, object)  # names, probs (n, 17)
+    batch_ready = Signal(object, object, str)  # names, probs (n, 17), model version
     progress = Signal(int, int, float)  # done, total, chips per second
     finished = Signal(str, float)  # model version, seconds
     cancelled = Signal()
@@ -78,7 +78,7 @@ class InferenceWorker(QObject):
             def batch_done(names: list[str], probs: np.ndarray) -> None:
                 if store is not None:
                     store.store_predictions(version, names, probs)
-                self.batch_ready.emit(list(names), np.array(probs))
+                self.batch_ready.emit(list(names), np.array(probs), version)
 
             def report(done: int, total: int) -> None:
                 rate = done / max(time.monotonic() - started, 1e-6)

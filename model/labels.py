@@ -21,7 +21,13 @@ from model.tags import TAG_INDEX, TAGS
 HEADER = ("image_name", "tags")
 CHIP_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
-Labels = dict[str, tuple[str, ...]]
+
+class Labels(dict[str, tuple[str, ...]]):
+    """Chip name -> tags as written, in file order; remembers the file's line ending so that
+    writing an unchanged file back gives the same bytes (train_v2.csv uses LF, chips_labels.csv
+    CRLF)."""
+
+    newline: str = "\n"
 
 
 def clean_name(raw: str) -> str:
@@ -81,7 +87,10 @@ def parse_labels(text: str, source: str = "<labels>") -> Labels:
     name_col, tags_col = header.index("image_name"), header.index("tags")
     width = max(name_col, tags_col) + 1
 
-    labels: Labels = {}
+    labels = Labels()
+    first_line_end = text.find("\n")
+    if first_line_end > 0 and text[first_line_end - 1] == "\r":
+        labels.newline = "\r\n"
     first_row: dict[str, int] = {}
     for row_number, row in enumerate(reader, start=2):
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -109,11 +118,12 @@ def parse_labels(text: str, source: str = "<labels>") -> Labels:
     return labels
 
 
-def format_labels(labels: Mapping[str, Iterable[str]]) -> str:
-    """The CSV text, LF line ends, rows in the mapping's order."""
+def format_labels(labels: Mapping[str, Iterable[str]], newline: str | None = None) -> str:
+    """The CSV text, rows in the mapping's order; line ends as read (LF for a new table)."""
+    end = newline or getattr(labels, "newline", "\n")
     lines = ["image_name,tags"]
     lines.extend(f"{name},{' '.join(tags)}" for name, tags in labels.items())
-    return "\n".join(lines) + "\n"
+    return end.join(lines) + end
 
 
 def write_labels(path: str | os.PathLike[str], labels: Mapping[str, Iterable[str]]) -> None:

@@ -148,22 +148,32 @@ def evaluate_folder(
     labelled = [p for p in listing.paths if p.stem in labels]
     on_disk = {p.stem for p in listing.paths}
     classifier = load_model(model_path)
-    result = predict_paths(classifier, labelled, tta, progress)
+    report, result = score_paths(classifier, labelled, labels, tta, progress)
     if hasattr(progress, "close"):
         progress.close()
-    y_true = label_matrix(result.names, labels)
-    report: dict[str, Any] = summary(y_true, result.calls)
-    thresholds = classifier.card.threshold_list()
-    for i, tag in enumerate(TAGS):
-        report["per_tag"][tag]["threshold"] = thresholds[i]
     report.update(
         model=str(classifier.path),
         model_version=classifier.version,
-        tta=tta,
-        chips_per_s=result.chips_per_s,
-        seconds=result.seconds,
         n_unlabelled_chips=len(listing.paths) - len(labelled),
         n_labels_without_chip=len([n for n in labels if n not in on_disk]),
         errors=[str(e) for e in listing.errors + result.errors],
     )
     return report
+
+
+def score_paths(
+    classifier: Classifier,
+    paths: list[Path],
+    labels: dict[str, tuple[str, ...]],
+    tta: bool = False,
+    progress: Progress | None = None,
+    cancel: CancelFlag | None = None,
+) -> tuple[dict[str, Any], FolderPrediction]:
+    """Predict labelled chips and score the model's calls (its own thresholds) against labels."""
+    result = predict_paths(classifier, paths, tta, progress, cancel)
+    report: dict[str, Any] = summary(label_matrix(result.names, labels), result.calls)
+    thresholds = classifier.card.threshold_list()
+    for i, tag in enumerate(TAGS):
+        report["per_tag"][tag]["threshold"] = thresholds[i]
+    report.update(tta=tta, chips_per_s=result.chips_per_s, seconds=result.seconds)
+    return report, result

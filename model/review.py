@@ -283,10 +283,18 @@ class Review:
         return self._apply([(self.names[i], REVIEWED, value) for i in rows])
 
     def undo(self) -> list[Change]:
+        self._sync()
         return self._after(self.session.undo())
 
     def redo(self) -> list[Change]:
+        self._sync()
         return self._after(self.session.redo())
+
+    def _sync(self) -> None:
+        # Before the session reloads itself (undo, redo do): else what another window wrote
+        # since we last looked would never reach `current`, nor the export.
+        if self.session.changed_elsewhere():
+            self.reload_session()
 
     def reload_session(self) -> None:
         """Pick up what another window wrote to the same session."""
@@ -302,8 +310,7 @@ class Review:
             self._refresh_current(chip)
 
     def _apply(self, changes: list[tuple[str, str, bool]]) -> list[Change]:
-        if self.session.changed_elsewhere():
-            self.reload_session()
+        self._sync()
         names = sorted({c[0] for c in changes})
         return self._after(self.session.apply(changes, self._base(names)))
 
@@ -365,8 +372,9 @@ class Review:
     def export_labels(
         self, path: str | os.PathLike[str], include_model_for_unlabelled: bool = False
     ) -> int:
+        self._sync()  # the session is the record: include what another window decided
         labels = self.corrected_labels(include_model_for_unlabelled)
-        atomic_write_text(path, format_labels(labels))
+        atomic_write_text(path, format_labels(labels, getattr(self.crowd, "newline", "\n")))
         return len(labels)
 
     def export_change_log(self, path: str | os.PathLike[str]) -> int:

@@ -141,18 +141,23 @@ class ReviewSession:
 
         `base_of` gives each chip's tags before any decision (the crowd's, or none).
         """
-        made: list[Change] = []
-        for chip, tag, value in changes:
-            if tag == REVIEWED:
-                old = self.is_reviewed(chip)
-            else:
-                old = tag in self.tags_for(chip, base_of.get(chip, ()))
-            if old != bool(value):
-                made.append(Change(chip, tag, old, bool(value)))
-        if not made:
-            return []
+        changes = list(changes)
         now = time.time()
         with self._transaction():
+            # Under the write lock: judge each change against the file, not against a memory
+            # that another window's write has made stale (its change would be lost as a no-op).
+            if self.changed_elsewhere():
+                self.reload()
+            made: list[Change] = []
+            for chip, tag, value in changes:
+                if tag == REVIEWED:
+                    old = self.is_reviewed(chip)
+                else:
+                    old = tag in self.tags_for(chip, base_of.get(chip, ()))
+                if old != bool(value):
+                    made.append(Change(chip, tag, old, bool(value)))
+            if not made:
+                return []
             action = self._next_action()
             self.db.execute("UPDATE decisions SET state='dropped' WHERE state='undone'")
             self.db.executemany(

@@ -76,6 +76,15 @@ def test_train_v2_writes_back_byte_for_byte(train_v2_csv: Path, tmp_path: Path) 
     assert format_labels(labels).encode("utf-8") == original
 
 
+def test_crlf_labels_write_back_byte_for_byte(labels_csv: Path, tmp_path: Path) -> None:
+    """chips_labels.csv ends its lines in CRLF, unlike train_v2.csv: kept as read."""
+    original = labels_csv.read_bytes()
+    assert b"\r\n" in original
+    out = tmp_path / "copy.csv"
+    write_labels(out, read_labels(labels_csv))
+    assert out.read_bytes() == original
+
+
 def test_tolerates_bom_crlf_spaces_and_suffix(tmp_path: Path) -> None:
     text = (
         "\ufeffimage_name,tags\r\n"

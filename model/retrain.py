@@ -1,0 +1,110 @@
+"""Retrain from a review and compare with the model in use, fairly.
+
+`retrain` calls the same `training.train` as the command line, then scores the model in use on
+the new model's validation chips (which the new model never trained on). The new model's figures
+there are its cross-validated ones from its card: its thresholds were tuned on those chips, so
+scoring it with them directly would flatter it.
+
+`main` is the entry of the trainer process the app starts (`python -m model.retrain`): it reports
+every event as a JSON line, so a crash there cannot touch the app.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from model.errors import CancelledError, ChipAuditError
+from model.training import CancelFn, ProgressFn, TrainConfig, train
+
+
+def retrain(
+    config: TrainConfig,
+    baseline: str | Path | None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> dict[str, Any]:
+    result = train(config, progress, cancel)
+    comparison: dict[str, Any] = {
+        "path": str(result.path),
+        "version": result.card.version,
+        "n_val": result.card.data["n_val"],
+        "new": result.card.metrics["validation"],
+        "new_thresholds": result.card.thresholds,
+        "old": None,
+        "skipped": result.skipped,
+    }
+    if baseline is not None and Path(baseline).is_file():
+        from model.chips import list_chips
+        from model.labels import read_labels
+        from model.predicting import load_model, score_paths
+
+        labels = read_labels(config.labels)
+        by_name = {p.stem: p for p in list_chips(config.folder).paths}
+        paths = [by_name[n] for n in result.card.data["validation_names"] if n in by_name]
+        old = load_model(baseline)
+        report, _ = score_paths(old, paths, labels, cancel=cancel)
+        comparison["old"] = report
+        comparison["old_version"] = old.version
+    return comparison
+
+
+MARKER = "@chip-audit@ "  # lines of ours on stdout; anything else (library chatter) is ignored
+
+
+def _emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(MARKER + json.dumps(message, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Trainer process: `python -m model.retrain SETTINGS.json`.
+
+    Writes events, then one final message ("done", "cancelled" or "error"), as JSON lines on
+    stdout. A line "cancel" on stdin, or stdin closing (the app went away), cancels.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    settings = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    cancel = threading.Event()
+
+    def watch_stdin() -> None:
+        for line in sys.stdin:
+            if line.strip() == "cancel":
+                break
+        cancel.set()
+
+    threading.Thread(target=watch_stdin, name="cancel-watch", daemon=True).start()
+    try:
+        config = settings["config"]
+        for key in ("folder", "labels", "out"):
+            config[key] = Path(config[key])
+        comparison = retrain(
+            TrainConfig(**config),
+            settings.get("baseline"),
+            lambda event: _emit({"kind": "event", **asdict(event)}),
+            cancel.is_set,
+        )
+    except CancelledError:
+        _emit({"kind": "cancelled"})
+        return 1
+    except ChipAuditError as exc:
+        _emit({"kind": "error", "message": str(exc)})
+        return 2
+    except MemoryError:
+        _emit({"kind": "error", "message": "the trainer ran out of memory"})
+        return 1
+    except Exception as exc:  # reported to the app, which stays up whatever happens here
+        traceback.print_exc()
+        _emit({"kind": "error", "message": f"{type(exc).__name__}: {exc}"})
+        return 1
+    _emit({"kind": "done", "comparison": comparison})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from model.review import ChipQuery
 from model.tags import TAGS
@@ -64,14 +73,22 @@ class FilterBar(QWidget):
             self.sort_tag.addItem(tag, tag)
         self.sort_tag.setVisible(False)
 
-        layout = QHBoxLayout(self)
+        # Two rows: what to show, then how to order it; one row squeezed the search box to nothing.
+        self.search.setMinimumWidth(160)
+        top, bottom = QHBoxLayout(), QHBoxLayout()
+        top.addWidget(self.search, 2)
+        top.addWidget(self.kind, 1)
+        top.addWidget(self.reviewed, 1)
+        bottom.addWidget(self.tag, 1)
+        bottom.addWidget(self.model_says, 1)
+        bottom.addWidget(QLabel("Sort:"))
+        bottom.addWidget(self.sort, 1)
+        bottom.addWidget(self.sort_tag, 1)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.search, 2)
-        for widget in (self.kind, self.reviewed, self.tag, self.model_says):
-            layout.addWidget(widget)
-        layout.addWidget(QLabel("Sort:"))
-        layout.addWidget(self.sort)
-        layout.addWidget(self.sort_tag)
+        layout.setSpacing(4)
+        layout.addLayout(top)
+        layout.addLayout(bottom)
         self.search.textChanged.connect(self._emit)
         for combo in (self.kind, self.reviewed, self.tag, self.sort, self.sort_tag):
             combo.currentIndexChanged.connect(self._emit)
@@ -81,6 +98,22 @@ class FilterBar(QWidget):
         for key, text in labels.items():
             combo.addItem(text, key)
         return combo
+
+    def reset(self) -> None:
+        """Show every chip again, with one requery instead of one per control."""
+        controls = [self.search, self.kind, self.reviewed, self.tag, *self.model_actions.values()]
+        for control in controls:
+            control.blockSignals(True)
+        try:
+            self.search.clear()
+            for combo in (self.kind, self.reviewed, self.tag):
+                combo.setCurrentIndex(0)
+            for action in self.model_actions.values():  # "Model calls" hides chips too
+                action.setChecked(False)
+        finally:
+            for control in controls:
+                control.blockSignals(False)
+        self._emit()
 
     def query(self) -> ChipQuery:
         chosen = [t for t, a in self.model_actions.items() if a.isChecked()]

@@ -331,6 +331,8 @@ class MainWindow(QMainWindow):
         self._counts_timer.start()
 
     def _prediction_progress(self, done: int, total: int, rate: float) -> None:
+        if self.pause_button.isChecked():
+            return  # the last batch before the pause: keep saying "Paused"
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         left = (total - done) / rate if rate > 0 else 0
@@ -373,6 +375,10 @@ class MainWindow(QMainWindow):
         if self.inference is not None:
             self.inference.worker.set_paused(paused)
         self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.progress_label.setText(
+                f"Paused at {self.progress.value():,}/{self.progress.maximum():,}"
+            )
 
     def cancel_prediction(self) -> None:
         if self.inference is not None and self.predicting:

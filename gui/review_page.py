@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -74,6 +75,14 @@ class ReviewPage(QWidget):
         self.detail = DetailPanel()
         self.detail.toggle_requested.connect(self.toggle_tag)
         self.filters.changed.connect(self.apply_query)
+        # Enter or Escape in the name filter hands the keyboard back to the grid, where the
+        # review keys work.
+        self.filters.search.returnPressed.connect(self.grid.setFocus)
+        back = QAction(self.filters.search)
+        back.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        back.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        back.triggered.connect(self.grid.setFocus)
+        self.filters.search.addAction(back)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -193,12 +202,7 @@ class ReviewPage(QWidget):
         if row is None:
             return False
         if not self.model.index_of(row).isValid():  # hidden by the filter: show everything
-            self.filters.kind.setCurrentIndex(0)
-            self.filters.reviewed.setCurrentIndex(0)
-            self.filters.tag.setCurrentIndex(0)
-            self.filters.search.clear()
-            for action in self.filters.model_actions.values():  # "Model calls" hides chips too
-                action.setChecked(False)
+            self.filters.reset()
         self.select_row(row)
         return True
 

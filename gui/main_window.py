@@ -176,6 +176,11 @@ class MainWindow(QMainWindow):
         self.predict_action = self._action(
             "&Predict the rest of the folder", self.start_prediction, "Ctrl+P", model
         )
+        model.addSeparator()
+        self.review_actions.append(
+            self._action("&Retrain on this folder…", self.retrain, "Ctrl+R", model)
+        )
+        self._action("&Models…", self.show_models, "Ctrl+M", model)
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, enabled: bool) -> None:
@@ -414,6 +419,11 @@ class MainWindow(QMainWindow):
         labels.parent.mkdir(parents=True, exist_ok=True)
         review.export_labels(labels)
         base_lr = float(recipe.get("learning_rate", 1e-3))
+        # One validation set per folder: a model trained here validates on the chips its parent
+        # validated on, so neither model of a comparison has trained on them.
+        trained_on = card.data.get("folder") if card else None
+        same_folder = bool(trained_on) and Path(trained_on).resolve() == review.folder.resolve()
+        validation = card.data.get("validation_names") if same_folder else None
         return TrainConfig(
             folder=review.folder,
             labels=labels,
@@ -425,6 +435,7 @@ class MainWindow(QMainWindow):
             # Fine-tuning takes smaller steps than training from scratch.
             learning_rate=base_lr / 10 if card else base_lr,
             architecture=card.architecture if card else "vgg16_bn",
+            validation_names=list(validation) if validation else None,
         )
 
     def retrain(self) -> None:
@@ -445,6 +456,8 @@ class MainWindow(QMainWindow):
         dialog = RetrainSettingsDialog(config, summary, self)
         if dialog.exec() == RetrainSettingsDialog.DialogCode.Accepted:
             self.start_retrain(dialog.chosen())
+        else:
+            config.labels.unlink(missing_ok=True)  # the export made for a retrain not wanted
 
     def start_retrain(self, config: TrainConfig) -> None:
         self.trainer = trainer = TrainerProcess(self)  # one per run: no stale connections
@@ -459,6 +472,8 @@ class MainWindow(QMainWindow):
         window.use_new.connect(self.set_active_model)
         baseline = self.active_model_path()
         trainer.start(config, baseline if baseline.is_file() else None)
+        # Shown without taking the keyboard: reviewing goes on while the model trains.
+        window.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
         window.show()
 
     def _retrain_failed(self, message: str) -> None:
@@ -590,8 +605,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("splitter", self.page.splitter.saveState())
         if self.inference is not None:
             self.inference.stop()
-        if self.trainer is not None and self.trainer.running:
+        if self.trainer is not None:
             self.trainer.kill()
+            self.trainer.process.waitForFinished(3000)
         if self.review is not None:
             self.review.close()
             self.review = None  # a pending timer or signal must not use the closed session

@@ -184,7 +184,15 @@ class RetrainWindow(QDialog):
             self.stage.setText(event["message"][:1].upper() + event["message"][1:] + "…")
 
     # --- endings --------------------------------------------------------------------------
+    def _come_forward(self) -> None:
+        """The result matters: show it even if the user closed this window while it trained."""
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, False)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
     def show_comparison(self, comparison: dict) -> None:
+        self._come_forward()
         self.new_path = comparison["path"]
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -243,6 +251,7 @@ class RetrainWindow(QDialog):
         )
 
     def show_ended(self, message: str) -> None:
+        self._come_forward()
         self.stage.setText(message)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)

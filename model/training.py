@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -337,6 +338,13 @@ def _check_config(config: TrainConfig) -> None:
     out_dir = Path(config.out).parent
     if out_dir.exists() and not out_dir.is_dir():
         raise ChipAuditError(f"{out_dir}: not a folder")
+    # The model's folder is made at save time: the nearest existing folder on its path must take
+    # it, or the whole training would be lost to an OSError at the very end.
+    nearest = next(p for p in (out_dir.absolute(), *out_dir.absolute().parents) if p.exists())
+    if not nearest.is_dir():
+        raise ChipAuditError(f"{nearest}: not a folder, cannot hold {config.out}")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ChipAuditError(f"{nearest}: not writable, cannot hold {config.out}")
 
 
 class _Monitor:

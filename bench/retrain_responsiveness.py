@@ -1,0 +1,254 @@
+"""Does the window stay responsive while it retrains?
+
+Opens a real folder of chips with its labels in the real MainWindow (offscreen), lets the model in
+use (--model) predict it, then starts a retrain from the window's defaults (only --epochs
+changed), as the Retrain button does. Training runs in its own process; while it runs a 10 ms
+timer on the main thread measures how late each tick comes (a stall: the gap between ticks less
+10 ms). Prints:
+
+  start_retrain         how long the call holds the main thread (exporting labels, starting)
+  stalls                longest and 99th percentile from start_retrain to the comparison
+  retrain wall time     from the start_retrain call to the comparison arriving
+  samples F2 / F1       of the model in use and of the new one, on the new model's validation
+                        chips (the comparison the retrain window shows)
+
+The app data (session, trained model) goes to a temporary folder, removed at the end. Usage:
+
+    python bench/retrain_responsiveness.py [--model M.keras] [--epochs N] [--limit N]
+                                           [--folder DIR] [--labels CSV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+PLANET = REPO_ROOT.parent / "shared" / "data" / "planet"
+TICK_MS = 10
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from model.paths import BUNDLED_MODEL
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folder", type=Path, default=PLANET / "chips", help="chips to review")
+    parser.add_argument("--labels", type=Path, default=PLANET / "chips_labels.csv")
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="the model in use")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--limit", type=int, help="only the first N labelled chips (linked)")
+    parser.add_argument("--timeout", type=float, default=3600, help="give up after S seconds")
+    return parser.parse_args(argv)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from model.paths import BUNDLED_MODEL
+
+    if not args.model.is_file():
+        what = "no bundled model yet; pass --model PATH" if args.model == BUNDLED_MODEL else ""
+        print(f"{args.model}: {what or 'no such model file'}", file=sys.stderr)
+        return 2
+    if not args.folder.is_dir():
+        print(f"{args.folder}: no such folder of chips", file=sys.stderr)
+        return 2
+    if not args.labels.is_file():
+        print(f"{args.labels}: no such labels CSV", file=sys.stderr)
+        return 2
+    if args.epochs < 1 or (args.limit is not None and args.limit < 1):
+        print("--epochs and --limit must be at least 1", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="chip-audit-retrain-bench-"))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["CHIP_AUDIT_DATA"] = str(work / "data")  # session and trained model go here
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
+    # Keras before Qt: PySide6's import hook makes TensorFlow's import crawl otherwise.
+    import model.classifier  # noqa: F401, I001
+    from model.chips import list_chips
+    from model.labels import read_labels, write_labels
+
+    folder, labels_path = args.folder, args.labels
+    if args.limit is not None:
+        labels = read_labels(args.labels)
+        paths = [p for p in list_chips(args.folder).paths if p.stem in labels][: args.limit]
+        folder = work / "chips"
+        folder.mkdir()
+        for path in paths:
+            (folder / path.name).symlink_to(path.resolve())
+        labels_path = work / "labels.csv"
+        write_labels(labels_path, {p.stem: labels[p.stem] for p in paths})
+
+    from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer, Slot
+    from PySide6.QtWidgets import QApplication
+
+    import gui.main_window as main_window
+    from gui.main_window import MainWindow
+
+    errors: list[str] = []
+    main_window.show_error = lambda parent, title, message, hint="": errors.append(
+        f"{title}: {message}"
+    )
+
+    class Probe(QObject):
+        """Slots on the main thread: tick gaps and the trainer's endings."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.last = time.perf_counter()
+            self.stalls: list[float] = []
+            self.times: list[float] = []
+            self.recording = False
+            self.events = 0
+            self.ended: str | None = None
+            self.ended_at = 0.0
+            self.comparison: dict | None = None
+
+        @Slot()
+        def tick(self) -> None:
+            now = time.perf_counter()
+            if self.recording:
+                self.stalls.append(max(0.0, (now - self.last) * 1000 - TICK_MS))
+                self.times.append(now)
+            self.last = now
+
+        @Slot(dict)
+        def event(self, _event: dict) -> None:
+            self.events += 1
+
+        @Slot(dict)
+        def done(self, comparison: dict) -> None:
+            self.comparison = comparison
+            self._end("done")
+
+        @Slot()
+        def cancelled(self) -> None:
+            self._end("cancelled")
+
+        @Slot(str)
+        def failed(self, message: str) -> None:
+            self._end(f"failed: {message}")
+
+        def _end(self, how: str) -> None:
+            self.ended, self.ended_at = how, time.perf_counter()
+
+    def wait_until(condition, seconds: float) -> None:
+        loop = QEventLoop()
+        deadline = time.perf_counter() + seconds
+        check = QTimer(interval=20)
+        check.timeout.connect(
+            lambda: loop.quit() if condition() or time.perf_counter() > deadline else None
+        )
+        check.start()
+        loop.exec()
+        check.stop()
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("active_model", str(args.model.resolve()))
+    window = MainWindow(settings)
+    window.show()
+    app.processEvents()
+    if not window.open_folder(folder, labels_path):
+        print(f"open_folder failed: {'; '.join(errors)}", file=sys.stderr)
+        return 1
+    t_predict = time.perf_counter()
+    wait_until(lambda: not window.predicting, args.timeout)
+    predicted = time.perf_counter() - t_predict
+    review = window.review
+
+    probe = Probe()
+    ticker = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=TICK_MS)
+    ticker.timeout.connect(probe.tick)
+    ticker.start()
+    app.processEvents()
+
+    config = window.default_retrain_config()
+    if config is None:
+        print("no review open", file=sys.stderr)
+        return 1
+    config.epochs = args.epochs
+    t_start = time.perf_counter()
+    probe.last = t_start
+    probe.recording = True
+    window.start_retrain(config)
+    t_started = time.perf_counter()
+    trainer = window.trainer
+    trainer.event.connect(probe.event)
+    trainer.done.connect(probe.done)
+    trainer.cancelled.connect(probe.cancelled)
+    trainer.failed.connect(probe.failed)
+    wait_until(lambda: probe.ended is not None, args.timeout)
+    probe.recording = False
+    ticker.stop()
+    if probe.ended is None:
+        trainer.kill()
+        probe.ended, probe.ended_at = f"timed out after {args.timeout:.0f} s", time.perf_counter()
+    # The trainer exits just after its last line: let it, rather than kill it with the window.
+    wait_until(lambda: trainer.process.state() == trainer.process.ProcessState.NotRunning, 30)
+    window.close()
+    app.processEvents()
+
+    print(f"chips                  {len(review.names):,} in {folder} ({args.labels.name})")
+    print(f"model in use           {args.model}")
+    print(f"prediction first       {predicted:.1f} s (before the retrain, not measured)")
+    print(
+        f"retrain                {config.epochs} epoch(s), input {config.input_size} px, "
+        f"learning rate {config.learning_rate:g}, from {Path(config.init).name}"
+    )
+    print(f"start_retrain          {(t_started - t_start) * 1000:.0f} ms on the main thread")
+    if probe.stalls:
+        worst = max(range(len(probe.stalls)), key=probe.stalls.__getitem__)
+        when = probe.times[worst] - t_start
+        print(
+            f"longest stall          {probe.stalls[worst]:.0f} ms "
+            f"(ended {when:.1f} s after start_retrain)"
+        )
+        top = sorted(range(len(probe.stalls)), key=probe.stalls.__getitem__)[-5:][::-1]
+        print(
+            "worst five             "
+            + ", ".join(f"{probe.stalls[i]:.0f} ms @ {probe.times[i] - t_start:.1f} s" for i in top)
+        )
+    print(f"99th-percentile stall  {percentile(probe.stalls, 99):.1f} ms")
+    print(
+        f"stalls over 50 ms      {sum(s > 50 for s in probe.stalls)} of {len(probe.stalls)} ticks"
+    )
+    print(f"progress events        {probe.events}")
+    print(f"retrain wall time      {probe.ended_at - t_start:.1f} s ({probe.ended})")
+    if errors:
+        print("errors shown: " + "; ".join(errors), file=sys.stderr)
+    comparison = probe.comparison
+    if comparison is None:
+        return 1
+    old, new = comparison.get("old"), comparison["new"]
+    print(f"validation chips       {comparison['n_val']} (the new model's validation chips)")
+    for key, label in (("f2_samples", "samples F2"), ("f1_samples", "samples F1")):
+        before = f"{old[key]:.4f}" if old else "  –   "
+        print(f"{label:<23}{before} in use -> {new[key]:.4f} new")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

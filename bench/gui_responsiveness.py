@@ -19,20 +19,14 @@ The temporary folder, and the review session written there, are removed at the e
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import shutil
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-PLANET = REPO_ROOT.parent / "shared" / "data" / "planet"
-TICK_MS = 10
+import common
+from common import PLANET
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,21 +63,9 @@ def unpack(tar_path: Path, dest: Path, limit: int | None) -> list[str]:
     return names
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from model.paths import BUNDLED_MODEL
-
-    if not args.model.is_file():
-        what = "no bundled model yet; pass --model PATH" if args.model == BUNDLED_MODEL else ""
-        print(f"{args.model}: {what or 'no such model file'}", file=sys.stderr)
+    if not common.check_model_arg(args.model):
         return 2
     for path, what in ((args.tar, "chips tar"), (args.labels, "labels CSV")):
         if not path.is_file():
@@ -93,14 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         print("--limit must be at least 1", file=sys.stderr)
         return 2
 
-    work = Path(tempfile.mkdtemp(prefix="chip-audit-gui-bench-"))
-    os.environ.setdefault("QT_QPA_PLATFORM", args.platform)
-    os.environ["CHIP_AUDIT_DATA"] = str(work / "data")  # the session goes with the folder
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        return run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    # The review session goes with the folder.
+    return common.in_work_folder(
+        "chip-audit-gui-bench-", lambda work: run(args, work), args.platform
+    )
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
@@ -120,36 +98,15 @@ def run(args: argparse.Namespace, work: Path) -> int:
     labels_path = work / "labels.csv"
     write_labels(labels_path, {n: all_labels[n] for n in names if n in all_labels})
 
-    from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer, Slot
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QObject, Slot
 
-    import gui.main_window as main_window
-    from gui.main_window import MainWindow
-
-    errors: list[str] = []
-    main_window.show_error = lambda parent, title, message, hint="": errors.append(
-        f"{title}: {message}"
-    )
-
-    class Probe(QObject):
-        """Slots on the main thread: tick gaps, the first thumbnail, prediction milestones."""
+    class Milestones(QObject):
+        """Slots on the main thread: the first thumbnail, prediction milestones."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.last = time.perf_counter()
-            self.stalls: list[float] = []
-            self.times: list[float] = []  # when each tick came
-            self.recording = False
             self.first_thumbnail: float | None = None
             self.model_loaded: float | None = None
-
-        @Slot()
-        def tick(self) -> None:
-            now = time.perf_counter()
-            if self.recording:
-                self.stalls.append(max(0.0, (now - self.last) * 1000 - TICK_MS))
-                self.times.append(now)
-            self.last = now
 
         @Slot(str)
         def thumbnail(self, _name: str) -> None:
@@ -160,16 +117,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
         def prediction_started(self, _total: int) -> None:
             self.model_loaded = time.perf_counter()
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("active_model", str(args.model.resolve()))
-    window = MainWindow(settings)
-    window.show()
-    probe = Probe()
-    window.page.thumbnails.ready.connect(probe.thumbnail)
-    ticker = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=TICK_MS)
-    ticker.timeout.connect(probe.tick)
-    ticker.start()
+    app, window, errors = common.open_window(work, args.model)
+    milestones = Milestones()
+    window.page.thumbnails.ready.connect(milestones.thumbnail)
+    probe = common.StallProbe()
+    probe.start()
     app.processEvents()
 
     t_open = time.perf_counter()
@@ -178,26 +130,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
         return 1
     t_opened = time.perf_counter()
     if window.inference is not None:
-        window.inference.worker.started.connect(probe.prediction_started)
-    probe.last = t_opened
-    probe.recording = True
+        window.inference.worker.started.connect(milestones.prediction_started)
+    probe.record(since=t_opened)
 
-    def wait_until(condition, seconds: float) -> None:
-        loop = QEventLoop()
-        deadline = time.perf_counter() + seconds
-        check = QTimer(interval=20)
-        check.timeout.connect(
-            lambda: loop.quit() if condition() or time.perf_counter() > deadline else None
-        )
-        check.start()
-        loop.exec()
-        check.stop()
-
-    wait_until(lambda: not window.predicting, args.timeout)
+    common.wait_until(lambda: not window.predicting, args.timeout)
     t_done = time.perf_counter()
     probe.recording = False
-    wait_until(lambda: probe.first_thumbnail is not None, 10)
-    ticker.stop()
+    common.wait_until(lambda: milestones.first_thumbnail is not None, 10)
+    probe.stop()
     review = window.review
     n_chips = len(review.names)
     predicted = int(review.predicted.sum())
@@ -208,28 +148,23 @@ def run(args: argparse.Namespace, work: Path) -> int:
         print(f"prediction did not finish ({predicted:,}/{n_chips:,})", file=sys.stderr)
     if errors:
         print("errors shown: " + "; ".join(errors), file=sys.stderr)
-    loaded = probe.model_loaded or t_opened
+    loaded = milestones.model_loaded or t_opened
     rate = predicted / (t_done - loaded) if t_done > loaded else 0.0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     if sys.platform == "darwin":
         peak_mb /= 1024  # bytes there
-    first = (probe.first_thumbnail - t_open) * 1000 if probe.first_thumbnail else float("nan")
+    first_thumbnail = milestones.first_thumbnail
+    first = (first_thumbnail - t_open) * 1000 if first_thumbnail else float("nan")
 
     print(f"chips                  {n_chips:,} ({predicted:,} predicted) from {args.tar.name}")
     print(f"model                  {args.model}")
     print(f"unpack + labels        {unpacked:.1f} s")
     print(f"open_folder            {(t_opened - t_open) * 1000:.0f} ms")
     print(f"first thumbnail        {first:.0f} ms after the open_folder call")
-    if probe.stalls:
-        worst = max(range(len(probe.stalls)), key=probe.stalls.__getitem__)
-        when = probe.times[worst] - t_opened
-        print(
-            f"longest stall          {probe.stalls[worst]:.0f} ms "
-            f"(ended {when:.1f} s after open_folder returned)"
-        )
+    probe.print_longest(since=t_opened, after="open_folder returned")
     print(f"stalls over 50 ms      {sum(s > 50 for s in probe.stalls)}")
-    print(f"99th-percentile stall  {percentile(probe.stalls, 99):.1f} ms")
-    print(f"median stall           {percentile(probe.stalls, 50):.1f} ms")
+    print(f"99th-percentile stall  {common.percentile(probe.stalls, 99):.1f} ms")
+    print(f"median stall           {common.percentile(probe.stalls, 50):.1f} ms")
     print(f"prediction             {rate:.0f} chips/s after the model loaded")
     print(f"open to last batch     {t_done - t_open:.1f} s (model load {loaded - t_opened:.1f} s)")
     print(f"peak memory            {peak_mb:.0f} MB (ru_maxrss)")

@@ -31,18 +31,15 @@ end. Usage:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-PLANET = REPO_ROOT.parent / "shared" / "data" / "planet"
+import common
+from common import PLANET
+
 FIXED_THRESHOLD = 0.2
 
 
@@ -62,11 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from model.paths import BUNDLED_MODEL
-
-    if not args.model.is_file():
-        what = "no bundled model yet; pass --model PATH" if args.model == BUNDLED_MODEL else ""
-        print(f"{args.model}: {what or 'no such model file'}", file=sys.stderr)
+    if not common.check_model_arg(args.model):
         return 2
     for path, what in ((args.folder, "folder of chips"), (args.labels, "labels CSV")):
         if not path.exists():
@@ -79,13 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print("--noise must be a share between 0 and 1", file=sys.stderr)
         return 2
 
-    work = Path(tempfile.mkdtemp(prefix="chip-audit-noisy-bench-"))
-    os.environ["CHIP_AUDIT_DATA"] = str(work / "data")  # default_retrain_config writes here
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        return run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    # default_retrain_config writes to the app data, in the work folder.
+    return common.in_work_folder("chip-audit-noisy-bench-", lambda work: run(args, work))
 
 
 def flip_cells(y, share: float, seed: int):
@@ -194,7 +182,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         assert set(result.card.data["validation_names"]) == set(val_names)
         trained[key] = result.path
         print(
-            f"trained on {key + ' labels':<13}{time.monotonic() - started:.0f} s, "
+            f"trained on {key + ' labels':<16}{time.monotonic() - started:.0f} s, "
             f"best epoch {result.card.recipe['best_epoch']}"
         )
         sys.stdout.flush()

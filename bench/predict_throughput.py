@@ -20,12 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import common
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DEFAULT_FOLDER = REPO_ROOT.parent / "shared" / "data" / "planet" / "chips"
+DEFAULT_FOLDER = common.PLANET / "chips"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,13 +53,7 @@ def timed(label: str, n: int, repeat: int, work: Callable[[], object]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from model.paths import BUNDLED_MODEL
-
-    if not args.model.is_file():
-        if args.model == BUNDLED_MODEL:
-            print(f"{BUNDLED_MODEL}: no bundled model yet; pass --model PATH", file=sys.stderr)
-        else:
-            print(f"{args.model}: no such model file", file=sys.stderr)
+    if not common.check_model_arg(args.model):
         return 2
     if not args.folder.is_dir():
         print(f"{args.folder}: no such folder", file=sys.stderr)

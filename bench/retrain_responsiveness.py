@@ -21,18 +21,12 @@ The app data (session, trained model) goes to a temporary folder, removed at the
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-PLANET = REPO_ROOT.parent / "shared" / "data" / "planet"
-TICK_MS = 10
+import common
+from common import PLANET
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,21 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from model.paths import BUNDLED_MODEL
-
-    if not args.model.is_file():
-        what = "no bundled model yet; pass --model PATH" if args.model == BUNDLED_MODEL else ""
-        print(f"{args.model}: {what or 'no such model file'}", file=sys.stderr)
+    if not common.check_model_arg(args.model):
         return 2
     if not args.folder.is_dir():
         print(f"{args.folder}: no such folder of chips", file=sys.stderr)
@@ -74,14 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         print("--epochs and --limit must be at least 1", file=sys.stderr)
         return 2
 
-    work = Path(tempfile.mkdtemp(prefix="chip-audit-retrain-bench-"))
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["CHIP_AUDIT_DATA"] = str(work / "data")  # session and trained model go here
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        return run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    # The session and the trained model go to the work folder.
+    return common.in_work_folder(
+        "chip-audit-retrain-bench-", lambda work: run(args, work), "offscreen"
+    )
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
@@ -101,38 +79,17 @@ def run(args: argparse.Namespace, work: Path) -> int:
         labels_path = work / "labels.csv"
         write_labels(labels_path, {p.stem: labels[p.stem] for p in paths})
 
-    from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer, Slot
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QObject, Slot
 
-    import gui.main_window as main_window
-    from gui.main_window import MainWindow
-
-    errors: list[str] = []
-    main_window.show_error = lambda parent, title, message, hint="": errors.append(
-        f"{title}: {message}"
-    )
-
-    class Probe(QObject):
-        """Slots on the main thread: tick gaps and the trainer's endings."""
+    class Endings(QObject):
+        """Slots on the main thread: the trainer's progress events and endings."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.last = time.perf_counter()
-            self.stalls: list[float] = []
-            self.times: list[float] = []
-            self.recording = False
             self.events = 0
             self.ended: str | None = None
             self.ended_at = 0.0
             self.comparison: dict | None = None
-
-        @Slot()
-        def tick(self) -> None:
-            now = time.perf_counter()
-            if self.recording:
-                self.stalls.append(max(0.0, (now - self.last) * 1000 - TICK_MS))
-                self.times.append(now)
-            self.last = now
 
         @Slot(dict)
         def event(self, _event: dict) -> None:
@@ -154,35 +111,19 @@ def run(args: argparse.Namespace, work: Path) -> int:
         def _end(self, how: str) -> None:
             self.ended, self.ended_at = how, time.perf_counter()
 
-    def wait_until(condition, seconds: float) -> None:
-        loop = QEventLoop()
-        deadline = time.perf_counter() + seconds
-        check = QTimer(interval=20)
-        check.timeout.connect(
-            lambda: loop.quit() if condition() or time.perf_counter() > deadline else None
-        )
-        check.start()
-        loop.exec()
-        check.stop()
-
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("active_model", str(args.model.resolve()))
-    window = MainWindow(settings)
-    window.show()
+    app, window, errors = common.open_window(work, args.model)
     app.processEvents()
     if not window.open_folder(folder, labels_path):
         print(f"open_folder failed: {'; '.join(errors)}", file=sys.stderr)
         return 1
     t_predict = time.perf_counter()
-    wait_until(lambda: not window.predicting, args.timeout)
+    common.wait_until(lambda: not window.predicting, args.timeout)
     predicted = time.perf_counter() - t_predict
     review = window.review
 
-    probe = Probe()
-    ticker = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=TICK_MS)
-    ticker.timeout.connect(probe.tick)
-    ticker.start()
+    endings = Endings()
+    probe = common.StallProbe()
+    probe.start()
     app.processEvents()
 
     config = window.default_retrain_config()
@@ -191,23 +132,25 @@ def run(args: argparse.Namespace, work: Path) -> int:
         return 1
     config.epochs = args.epochs
     t_start = time.perf_counter()
-    probe.last = t_start
-    probe.recording = True
+    probe.record(since=t_start)
     window.start_retrain(config)
     t_started = time.perf_counter()
     trainer = window.trainer
-    trainer.event.connect(probe.event)
-    trainer.done.connect(probe.done)
-    trainer.cancelled.connect(probe.cancelled)
-    trainer.failed.connect(probe.failed)
-    wait_until(lambda: probe.ended is not None, args.timeout)
+    trainer.event.connect(endings.event)
+    trainer.done.connect(endings.done)
+    trainer.cancelled.connect(endings.cancelled)
+    trainer.failed.connect(endings.failed)
+    common.wait_until(lambda: endings.ended is not None, args.timeout)
     probe.recording = False
-    ticker.stop()
-    if probe.ended is None:
+    probe.stop()
+    if endings.ended is None:
         trainer.kill()
-        probe.ended, probe.ended_at = f"timed out after {args.timeout:.0f} s", time.perf_counter()
+        endings.ended = f"timed out after {args.timeout:.0f} s"
+        endings.ended_at = time.perf_counter()
     # The trainer exits just after its last line: let it, rather than kill it with the window.
-    wait_until(lambda: trainer.process.state() == trainer.process.ProcessState.NotRunning, 30)
+    common.wait_until(
+        lambda: trainer.process.state() == trainer.process.ProcessState.NotRunning, 30
+    )
     window.close()
     app.processEvents()
 
@@ -219,27 +162,16 @@ def run(args: argparse.Namespace, work: Path) -> int:
         f"learning rate {config.learning_rate:g}, from {Path(config.init).name}"
     )
     print(f"start_retrain          {(t_started - t_start) * 1000:.0f} ms on the main thread")
-    if probe.stalls:
-        worst = max(range(len(probe.stalls)), key=probe.stalls.__getitem__)
-        when = probe.times[worst] - t_start
-        print(
-            f"longest stall          {probe.stalls[worst]:.0f} ms "
-            f"(ended {when:.1f} s after start_retrain)"
-        )
-        top = sorted(range(len(probe.stalls)), key=probe.stalls.__getitem__)[-5:][::-1]
-        print(
-            "worst five             "
-            + ", ".join(f"{probe.stalls[i]:.0f} ms @ {probe.times[i] - t_start:.1f} s" for i in top)
-        )
-    print(f"99th-percentile stall  {percentile(probe.stalls, 99):.1f} ms")
+    probe.print_longest(since=t_start, after="start_retrain", worst_five=True)
+    print(f"99th-percentile stall  {common.percentile(probe.stalls, 99):.1f} ms")
     print(
         f"stalls over 50 ms      {sum(s > 50 for s in probe.stalls)} of {len(probe.stalls)} ticks"
     )
-    print(f"progress events        {probe.events}")
-    print(f"retrain wall time      {probe.ended_at - t_start:.1f} s ({probe.ended})")
+    print(f"progress events        {endings.events}")
+    print(f"retrain wall time      {endings.ended_at - t_start:.1f} s ({endings.ended})")
     if errors:
         print("errors shown: " + "; ".join(errors), file=sys.stderr)
-    comparison = probe.comparison
+    comparison = endings.comparison
     if comparison is None:
         return 1
     old, new = comparison.get("old"), comparison["new"]

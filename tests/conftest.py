@@ -110,6 +110,50 @@ def link_chips():
     return _link_chips
 
 
+def _labelled_folder(
+    root: Path,
+    names: list[str],
+    chips_dir: Path,
+    chip_labels: dict[str, tuple[str, ...]],
+    labels_file: str = "labels.csv",
+) -> tuple[Path, Path]:
+    """root/chips with links to the named chips, and their labels in root/labels_file."""
+    from model.labels import write_labels
+
+    folder = root / "chips"
+    _link_chips(names, chips_dir, folder)
+    labels = root / labels_file
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    write_labels(labels, {n: chip_labels[n] for n in names})
+    return folder, labels
+
+
+@pytest.fixture(scope="session")
+def labelled_folder(chips_dir: Path, chip_labels: dict[str, tuple[str, ...]]):
+    """labelled_folder(root, names, labels_file="labels.csv") -> (folder, labels CSV): root/chips
+    with links to the named real chips, and their labels from chips_labels.csv in
+    root/labels_file."""
+
+    def make(root: Path, names: list[str], labels_file: str = "labels.csv") -> tuple[Path, Path]:
+        return _labelled_folder(root, names, chips_dir, chip_labels, labels_file)
+
+    return make
+
+
+@pytest.fixture
+def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The window's show_error calls, recorded instead of shown in a modal box."""
+    import gui.main_window as main_window
+
+    calls: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        main_window,
+        "show_error",
+        lambda parent, title, message, hint="": calls.append((title, message, hint)),
+    )
+    return calls
+
+
 @pytest.fixture(scope="session")
 def labelled_names(chips_dir: Path, chip_labels: dict[str, tuple[str, ...]]) -> list[str]:
     """The labelled chips present in chips/, in natural order."""
@@ -130,17 +174,15 @@ def tiny_model(
 
     Returns the .keras path (its card is beside it). Good for plumbing, not for accuracy.
     """
-    from model.labels import write_labels
     from model.training import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny_model")
     names = labelled_names[:TINY_MODEL_CHIPS]
-    _link_chips(names, chips_dir, root / "chips")
-    write_labels(root / "labels.csv", {n: chip_labels[n] for n in names})
+    folder, labels = _labelled_folder(root, names, chips_dir, chip_labels)
     result = train(
         TrainConfig(
-            folder=root / "chips",
-            labels=root / "labels.csv",
+            folder=folder,
+            labels=labels,
             out=root / "model" / "tiny.keras",
             input_size=32,
             epochs=1,

@@ -20,13 +20,12 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-import gui.main_window as main_window
 from gui.keys import TAG_KEYS
 from gui.main_window import MainWindow
 from gui.models_dialog import ModelsDialog
 from gui.retrain_dialog import RetrainSettingsDialog
 from model.card import card_path, read_card, write_card
-from model.labels import read_labels, write_labels
+from model.labels import read_labels
 from model.paths import BUNDLED_MODEL, models_dir
 from model.tags import TAG_INDEX, TAGS
 
@@ -37,30 +36,12 @@ TRAINER_TIMEOUT_MS = 240_000  # TensorFlow's import plus one short epoch, on a l
 
 @pytest.fixture(scope="module")
 def folder_and_labels(
-    tmp_path_factory: pytest.TempPathFactory,
-    chips_dir: Path,
-    chip_labels: dict[str, tuple[str, ...]],
-    labelled_names: list[str],
-    link_chips,
+    tmp_path_factory: pytest.TempPathFactory, labelled_names: list[str], labelled_folder
 ) -> tuple[Path, Path]:
+    """root/chips: 60 real labelled chips (links); their labels CSV in root/labels/."""
     root = tmp_path_factory.mktemp("gui_retrain")
     names = labelled_names[FIRST : FIRST + N_CHIPS]
-    link_chips(names, chips_dir, root / "chips")
-    (root / "labels").mkdir()
-    write_labels(root / "labels" / "labels.csv", {n: chip_labels[n] for n in names})
-    return root / "chips", root / "labels" / "labels.csv"
-
-
-@pytest.fixture
-def errors(monkeypatch) -> list[tuple[str, str, str]]:
-    """show_error's calls, recorded instead of shown in a modal box."""
-    calls: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(
-        main_window,
-        "show_error",
-        lambda parent, title, message, hint="": calls.append((title, message, hint)),
-    )
-    return calls
+    return labelled_folder(root, names, "labels/labels.csv")
 
 
 @pytest.fixture

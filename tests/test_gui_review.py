@@ -195,18 +195,6 @@ def now_cell(window: MainWindow, tag: str) -> str:
 
 
 @pytest.fixture
-def errors(monkeypatch) -> list[tuple[str, str, str]]:
-    """show_error's calls, recorded instead of shown in a modal box."""
-    calls: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(
-        main_window,
-        "show_error",
-        lambda parent, title, message, hint="": calls.append((title, message, hint)),
-    )
-    return calls
-
-
-@pytest.fixture
 def new_window(qtbot, tmp_path: Path, tiny_model: Path, errors):
     """new_window(): a shown, active MainWindow; every window of a test shares its settings."""
     settings_path = tmp_path / "settings.ini"

@@ -27,7 +27,7 @@ import model.predicting
 import model.training
 from model.card import card_path, read_card, write_card
 from model.errors import CancelledError, ChipAuditError
-from model.labels import read_labels, write_labels
+from model.labels import read_labels
 from model.retrain import MARKER, retrain
 from model.tags import TAGS
 from model.training import TrainConfig, TrainEvent
@@ -41,19 +41,14 @@ FIRST = 60  # the tiny model trained on labelled_names[:60]; these tests use the
 # --- fixtures -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def folder_and_labels(
-    tmp_path_factory: pytest.TempPathFactory,
-    chips_dir: Path,
-    chip_labels: dict[str, tuple[str, ...]],
-    labelled_names: list[str],
-    link_chips,
+    tmp_path_factory: pytest.TempPathFactory, labelled_names: list[str], labelled_folder
 ) -> tuple[Path, Path, list[str]]:
     """A folder of 60 real labelled chips (links) and their labels CSV beside it."""
     root = tmp_path_factory.mktemp("retrain_data")
     names = labelled_names[FIRST : FIRST + N_CHIPS]
     assert len(names) == N_CHIPS
-    link_chips(names, chips_dir, root / "chips")
-    write_labels(root / "labels.csv", {n: chip_labels[n] for n in names})
-    return root / "chips", root / "labels.csv", names
+    folder, labels = labelled_folder(root, names)
+    return folder, labels, names
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from gui.workers import InferenceThread
 from model.card import read_card
 from model.errors import ChipAuditError
 from model.paths import BUNDLED_MODEL, user_data_dir
-from model.review import Review, find_labels_csv
+from model.review import Review
 from model.training import TrainConfig
 from model.versions import new_model_path
 
@@ -211,15 +211,8 @@ class MainWindow(QMainWindow):
         labels, or a labels CSV found in or beside the folder, are used and said so."""
         folder = Path(folder)
         self.cancel_prediction()
-        found = None
-        if labels is None and use_labels:
-            found = find_labels_csv(folder)
         try:
-            review = Review(folder, labels if labels is not None else found, None)
-            if not use_labels and review.labels_path is not None:
-                review.session.set_meta("labels", "")
-                review.close()
-                review = Review(folder, None, None)
+            review = Review(folder, labels, find_labels=True, no_labels=not use_labels)
         except ChipAuditError as exc:
             show_error(
                 self,
@@ -239,7 +232,7 @@ class MainWindow(QMainWindow):
         self._add_recent(str(folder.resolve()))
         self.settings.setValue("last_folder", str(folder.resolve()))
         self._set_review_enabled(True)
-        self._describe_labels(found is not None and labels is None)
+        self._describe_labels(review.labels_found)
         self.use_active_model()
         self.update_counts()
         return True

@@ -38,6 +38,7 @@ class InferenceWorker(QObject):
         self._cancel = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
+        self.holding = False  # paused and waiting, nothing in flight
 
     # Called from the main thread: plain flags, no queued call needed.
     def cancel(self) -> None:
@@ -51,9 +52,11 @@ class InferenceWorker(QObject):
             self._resume.set()
 
     def _should_stop(self) -> bool:
-        while not self._resume.wait(0.1):  # paused: hold the batch here
+        while not self._resume.wait(0.1):  # paused: hold the next batch here
+            self.holding = True
             if self._cancel.is_set():
                 break
+        self.holding = False
         return self._cancel.is_set()
 
     @Slot(str, object, bool, str)

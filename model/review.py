@@ -27,6 +27,7 @@ from model.tags import LAND_TAGS, TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations
 SORTS = ("suspicion", "name", "probability")
 KINDS = ("all", "disagreements", "model_yes_crowd_no", "model_no_crowd_yes", "violations", "broken")
 REVIEW_STATES = ("any", "unreviewed", "reviewed", "changed")
+NO_LABELS = "none"  # the session's labels when the user chose to review without any
 
 
 @dataclass
@@ -70,7 +71,12 @@ class Review:
         folder: str | os.PathLike[str],
         labels_path: str | os.PathLike[str] | None = None,
         session: ReviewSession | None = None,
+        find_labels: bool = False,
+        no_labels: bool = False,
     ) -> None:
+        """Labels: `labels_path` if given; else the ones this folder's session used last (or
+        none, if the user chose none); else, with `find_labels`, a labels CSV found in or beside
+        the folder (`labels_found` says so). `no_labels` reviews without, and remembers that."""
         self.folder = Path(folder)
         listing = list_chips(self.folder)
         self.paths = listing.paths
@@ -78,10 +84,16 @@ class Review:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.broken: dict[str, str] = {Path(e.path).stem: e.reason for e in listing.errors}
         self.session = session or ReviewSession.for_folder(self.folder)
-        if labels_path is None and self.session.get_meta("labels"):
-            stored = Path(self.session.get_meta("labels") or "")
-            labels_path = stored if stored.is_file() else None
-        self.labels_path = Path(labels_path) if labels_path else None
+        self.labels_found = False
+        stored = self.session.get_meta("labels") or ""
+        if no_labels:
+            self.session.set_meta("labels", NO_LABELS)
+        elif labels_path is None and stored and stored != NO_LABELS and Path(stored).is_file():
+            labels_path = stored
+        elif labels_path is None and stored != NO_LABELS and find_labels:
+            labels_path = find_labels_csv(self.folder)
+            self.labels_found = labels_path is not None
+        self.labels_path = Path(labels_path) if labels_path and not no_labels else None
         self.crowd: dict[str, tuple[str, ...]] = (
             read_labels(self.labels_path) if self.labels_path else {}
         )

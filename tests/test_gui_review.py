@@ -568,12 +568,10 @@ def test_pause_resume_and_cancel_keep_what_was_predicted(
     qtbot.waitUntil(lambda: predicted() > 0, timeout=60_000)
     window.pause_button.click()
     assert window.pause_button.isChecked() and window.pause_button.text() == "Resume"
-    held = -1
-    for _ in range(20):  # a batch already in the network may still land, then nothing
-        if predicted() == held:
-            break
-        held = predicted()
-        qtbot.wait(1000)
+    # A batch already in the network may still land; then the worker holds and nothing comes.
+    qtbot.waitUntil(lambda: window.inference.worker.holding, timeout=60_000)
+    qtbot.wait(300)  # deliver the signals of that last batch
+    held = predicted()
     qtbot.wait(1500)
     assert predicted() == held < len(names)
     assert window.predicting

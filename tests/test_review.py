@@ -811,6 +811,27 @@ def test_find_labels_csv(tmp_path: Path) -> None:
     assert find_labels_csv(tmp_path / "missing") == beside
 
 
+def test_labels_are_found_then_remembered_per_folder(
+    tmp_path: Path, folder: Path, labels_file: Path, csv_text: str
+) -> None:
+    """A CSV beside the folder is found; an explicit choice is remembered over it; so is the
+    choice of no labels at all."""
+    first = Review(folder, find_labels=True)
+    assert first.labels_found and first.labels_path == labels_file and first.crowd
+    first.close()
+    other = tmp_path / "elsewhere" / "mine.csv"
+    other.parent.mkdir()
+    other.write_bytes(csv_text.encode("utf-8").replace(b"\n", b"\r\n"))
+    Review(folder, other).close()
+    again = Review(folder, find_labels=True)
+    assert again.labels_path == other and not again.labels_found
+    again.close()
+    Review(folder, no_labels=True).close()
+    bare = Review(folder, find_labels=True)
+    assert bare.labels_path is None and not bare.crowd and not bare.has_label.any()
+    bare.close()
+
+
 def test_unknown_tag_is_a_one_line_labels_error(tmp_path: Path, folder: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("image_name,tags\ntrain_0,clear primary\ntrain_3,clear cloudz\n")

@@ -172,4 +172,4 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.exit_now(main())

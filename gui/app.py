@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,4 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if args.folder is not None:
         window.open_folder(args.folder, args.labels)
-    return app.exec()
+    code = app.exec()
+    # Everything is on disk by now (each decision is committed as it is made). Skip Python's
+    # teardown: Qt and TensorFlow objects freed in arbitrary order at exit can crash the process
+    # (seen here: "Fatal Python error: bool_dealloc"), which would turn a clean quit into an error.
+    window.settings.sync()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -192,8 +192,8 @@ class DetailPanel(QWidget):
         layout.addWidget(self.violations)
         layout.addWidget(self.table)
         self.legend = QLabel(
-            "Blue row: the model says yes, the crowd no. "
-            "Red row: the model says no, the crowd yes. "
+            "Blue row: the model says yes, the tags now say no. Red row: the model says no, "
+            "the tags now say yes. ✎ marks a tag you changed from the crowd's. "
             "Keys toggle tags; Shift+key takes the model's call; Space marks reviewed."
         )
         self.legend.setWordWrap(True)
@@ -260,9 +260,11 @@ class DetailPanel(QWidget):
             items[3].setData(PROB_ROLE, prob if predicted else None)
             items[3].setData(THRESH_ROLE, float(review.thresholds[r]))
             items[4].setText(("yes" if call else "·") if predicted else "…")
-            decided = tag in review.session.decisions(review.names[row])
-            items[5].setText(("✔" if now else "✘") if decided else ("yes" if now else "·"))
-            items[5].setToolTip("your decision" if decided else "click or press the key to change")
+            changed = crowd_known and now != crowd or not crowd_known and now
+            items[5].setText(("yes" if now else "·") + (" ✎" if changed else ""))
+            items[5].setToolTip(
+                "changed from the crowd's label" if changed else "click or press the key to change"
+            )
             if predicted and crowd_known and call != now:
                 colour = MODEL_YES if call else MODEL_NO
                 for item in items:

@@ -62,6 +62,7 @@ class NoticeBar(QFrame):
 
 class ReviewPage(QWidget):
     edited = Signal()  # decisions changed: the window updates counts and undo state
+    message = Signal(str)  # one line for the status bar: what an action just did
     current_changed = Signal(int)
 
     def __init__(self) -> None:
@@ -99,7 +100,8 @@ class ReviewPage(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(self.splitter, 1)
         self._requery = QTimer(self, singleShot=True, interval=150)
-        self._requery.timeout.connect(lambda: self.apply_query(self.filters.query()))
+        self._requery.timeout.connect(self._resort)
+        self._placeholder_row: int | None = None
 
     # --- review ---------------------------------------------------------------------------
     def set_review(self, review: Review, position: str | None = None) -> None:
@@ -110,11 +112,11 @@ class ReviewPage(QWidget):
         self.grid.selectionModel().currentChanged.connect(self._on_current)
         self.model.set_order(review.query(self.filters.query()))
         start = review.index.get(position) if position else None
-        self.select_row(
-            start
-            if start is not None
-            else (int(self.model.order[0]) if len(self.model.order) else None)
-        )
+        first = int(self.model.order[0]) if len(self.model.order) else None
+        self.select_row(start if start is not None else first)
+        # A first visit starts on whatever sorts first before predictions exist; once they do,
+        # the re-sort moves to the top suspect unless the reviewer has gone elsewhere.
+        self._placeholder_row = first if start is None else None
 
     def apply_query(self, query: ChipQuery) -> None:
         if self.review is None or self.model is None:
@@ -130,6 +132,12 @@ class ReviewPage(QWidget):
 
     def requery_soon(self) -> None:
         self._requery.start()
+
+    def _resort(self) -> None:
+        placeholder, self._placeholder_row = self._placeholder_row, None
+        self.apply_query(self.filters.query())
+        if self.model is not None and len(self.model.order) and self.current_row() == placeholder:
+            self.select_row(int(self.model.order[0]))
 
     def current_row(self) -> int | None:
         if self.model is None:
@@ -171,20 +179,29 @@ class ReviewPage(QWidget):
         self.current_changed.emit(row)
 
     # --- edits ----------------------------------------------------------------------------
-    def _edited(self, changes: list[Change]) -> None:
+    def _edited(self, changes: list[Change], verb: str = "") -> None:
         if self.review is None or self.model is None:
             return
-        self.model.refresh_rows(self.review.rows_of(changes))
+        rows = self.review.rows_of(changes)
+        if verb and changes:
+            tags = sorted({c.tag for c in changes})
+            what = ", ".join(tags[:4]) + (" …" if len(tags) > 4 else "")
+            where = self.review.names[rows[0]] if len(rows) == 1 else f"{len(rows)} chips"
+            self.message.emit(f"{verb} {what} on {where}")
+        elif verb:
+            self.message.emit(f"{verb}: nothing to change")
+        self.model.refresh_rows(rows)
         self.detail.show_chip(self.review, self.current_row())
         self.edited.emit()
 
     def toggle_tag(self, tag: str) -> None:
         if self.review is not None:
-            self._edited(self.review.toggle(self.selected_rows(), tag))
+            self._edited(self.review.toggle(self.selected_rows(), tag), "Set")
 
     def accept_model(self, tag: str | None = None) -> None:
         if self.review is not None:
-            self._edited(self.review.accept_model(self.selected_rows(), [tag] if tag else None))
+            changes = self.review.accept_model(self.selected_rows(), [tag] if tag else None)
+            self._edited(changes, "Took the model's call for")
 
     def reviewed_and_next(self) -> None:
         if self.review is None or self.model is None:
@@ -209,13 +226,13 @@ class ReviewPage(QWidget):
     def undo(self) -> None:
         if self.review is not None:
             changes = self.review.undo()
-            self._edited(changes)
+            self._edited(changes, "Undid")
             self._show_changed(changes)
 
     def redo(self) -> None:
         if self.review is not None:
             changes = self.review.redo()
-            self._edited(changes)
+            self._edited(changes, "Redid")
             self._show_changed(changes)
 
     def _show_changed(self, changes: list[Change]) -> None:

@@ -8,6 +8,7 @@ Keras is never called from two threads, and the main thread never waits on it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -153,12 +154,14 @@ class _ThumbnailJob(QRunnable):
         try:
             rgb = np.ascontiguousarray(thumbnail(self.path, self.size))
             h, w, _ = rgb.shape
-            image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-            self.loader.decoded.emit(self.name, image, "")
+            result = (QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy(), "")
         except ChipAuditError as exc:
-            self.loader.decoded.emit(self.name, QImage(), getattr(exc, "reason", str(exc)))
+            result = (QImage(), getattr(exc, "reason", str(exc)))
         except Exception as exc:  # a worker must never take the app down
-            self.loader.decoded.emit(self.name, QImage(), f"{type(exc).__name__}: {exc}")
+            result = (QImage(), f"{type(exc).__name__}: {exc}")
+        # RuntimeError: the window closed while this chip decoded; nobody is waiting for it.
+        with contextlib.suppress(RuntimeError):
+            self.loader.decoded.emit(self.name, *result)
 
 
 class ThumbnailLoader(QObject):
@@ -188,6 +191,11 @@ class ThumbnailLoader(QObject):
             self.pending.add(name)
             self.pool.start(_ThumbnailJob(self, name, path, self.size))
         return None
+
+    def shutdown(self) -> None:
+        """Drop queued jobs and wait for running ones, so none reports to a deleted loader."""
+        self.pool.clear()
+        self.pool.waitForDone(2000)
 
     def clear(self) -> None:
         self.pool.clear()

@@ -130,7 +130,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model        {path}")
     print(f"version      {card.version}   created {card.created}")
     print(f"architecture {card.architecture}, input {card.input_size} px")
-    print(f"weather rule {card.weather_rule}   parent {card.parent or '-'}")
+    weather = "the likeliest one" if card.weather_rule == "argmax" else "each on its threshold"
+    print(f"weather tags {weather}")
+    print(f"started from {card.parent or 'scratch (no parent model)'}")
     data = card.data
     if data:
         print(f"trained on   {data.get('n_train')} chips, validated on {data.get('n_val')}")

@@ -255,13 +255,15 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     assert bool(review.current[row, col]) == (not planted.wrong_value)
     assert set(review.tags_now(row)) == set(planted.truth[planted.chip])
     assert review.session.decisions(planted.chip) == {planted.tag: not planted.wrong_value}
-    assert now_cell(window, planted.tag) == ("✘" if planted.wrong_value else "✔")
+    assert now_cell(window, planted.tag) == ("· ✎" if planted.wrong_value else "yes ✎")
+    assert window.statusBar().currentMessage() == f"Set {planted.tag} on {planted.chip}"
     assert "changed" in detail.title.text()
     assert page.model.data(page.model.index_of(row), BADGE_ROLE)["changed"]
     assert window.undo_action.isEnabled()
 
     # Undo restores the crowd's value, redo re-applies the fix.
     press(window, "Ctrl+Z")
+    assert window.statusBar().currentMessage() == f"Undid {planted.tag} on {planted.chip}"
     assert bool(review.current[row, col]) == planted.wrong_value
     assert review.session.decisions(planted.chip) == {}
     assert now_cell(window, planted.tag) == crowd_text
@@ -269,7 +271,7 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     assert window.redo_action.isEnabled()
     press(window, "Ctrl+Shift+Z")
     assert set(review.tags_now(row)) == set(planted.truth[planted.chip])
-    assert now_cell(window, planted.tag) == ("✘" if planted.wrong_value else "✔")
+    assert now_cell(window, planted.tag) == ("· ✎" if planted.wrong_value else "yes ✎")
     assert not window.redo_action.isEnabled()
 
     # Space marks it reviewed and moves to the next chip in the grid.
@@ -334,7 +336,7 @@ def test_weather_key_replaces_the_other_weather_tag(
     assert "haze" in now and "clear" not in now
     assert [t for t in now if t in WEATHER_TAGS] == ["haze"]
     assert set(now) - {"haze"} == set(before) - {"clear"}  # land tags untouched
-    assert now_cell(window, "haze") == "✔" and now_cell(window, "clear") == "✘"
+    assert now_cell(window, "haze") == "yes ✎" and now_cell(window, "clear") == "· ✎"
     assert review.violations(row) == []
     # One key, one action: one undo gives the crowd's weather back.
     press(window, "Ctrl+Z")
@@ -620,3 +622,20 @@ def test_escape_in_the_name_filter_gives_the_keys_back_to_the_grid(
     before = "water" in review.tags_now(row)
     press(window, TAG_KEYS["water"])
     assert ("water" in review.tags_now(row)) is not before
+
+
+def test_a_first_visit_lands_on_the_top_suspect_once_predictions_are_in(
+    qtbot, seeded_window: MainWindow
+) -> None:
+    window = seeded_window
+    review, page = window.review, window.page
+    scores = review.suspicion()
+    top = int(np.argmax(scores))
+    qtbot.waitUntil(lambda: page.current_row() == top, timeout=5_000)  # re-sorted, then moved
+    assert int(page.model.order[0]) == top and scores[top] > 0
+    # Once the reviewer has moved on, a later re-sort keeps their chip.
+    elsewhere = int(page.model.order[3])
+    page.select_row(elsewhere)
+    page.requery_soon()
+    qtbot.wait(400)
+    assert page.current_row() == elsewhere

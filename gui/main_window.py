@@ -175,9 +175,6 @@ class MainWindow(QMainWindow):
         self._action("Zoom &out", self.page.detail.zoom_out, "-", view)
         self._action("&Fit", self.page.detail.zoom_fit, "0", view)
 
-        help_menu = menus.addMenu("&Help")
-        self._action("&Keys…", self.show_keys, "F1", help_menu)
-
         model = menus.addMenu("&Model")
         self.predict_action = self._action(
             "&Predict the rest of the folder", self.start_prediction, "Ctrl+P", model
@@ -187,6 +184,9 @@ class MainWindow(QMainWindow):
             self._action("&Retrain on this folder…", self.retrain, "Ctrl+R", model)
         )
         self._action("&Models…", self.show_models, "Ctrl+M", model)
+
+        help_menu = menus.addMenu("&Help")
+        self._action("&Keys…", self.show_keys, "F1", help_menu)
         self._set_review_enabled(False)
 
     def _set_review_enabled(self, enabled: bool) -> None:

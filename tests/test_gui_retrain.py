@@ -156,7 +156,8 @@ def test_model_menu_reaches_retrain_and_models(
     win = window
     started = []
     monkeypatch.setattr(win, "start_retrain", started.append)
-    actions = {a.text(): a for a in win.menuBar().actions()[-1].menu().actions()}
+    model_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Model")
+    actions = {a.text(): a for a in model_menu.actions()}
     assert actions["&Retrain on this folder…"].isEnabled()
     assert actions["&Models…"].isEnabled()
 

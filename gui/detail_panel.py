@@ -138,6 +138,7 @@ class DetailPanel(QWidget):
         super().__init__()
         self.review: Review | None = None
         self.row: int | None = None
+        self.selected = 1  # how many chips the grid has selected
         self._bands: np.ndarray | None = None
 
         self.title = QLabel()
@@ -280,9 +281,17 @@ class DetailPanel(QWidget):
             status.append("changed")
         if name in review.broken:
             status.append("cannot be read")
+        if self.selected > 1:  # a key will change all of them: say so where the eyes are
+            status.append(f"keys act on all {self.selected} selected chips")
         self.title.setText(name + (f"  ({', '.join(status)})" if status else ""))
         problems = review.violations(row)
         self.violations.setText("Rule broken: " + "; ".join(problems) if problems else "")
+
+    def set_selected_count(self, count: int) -> None:
+        if count != self.selected:
+            self.selected = count
+            if self.review is not None:
+                self._fill_table()
 
     def _clicked(self, r: int, c: int) -> None:
         if c in (1, 5) and self.row is not None:

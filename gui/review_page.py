@@ -110,6 +110,9 @@ class ReviewPage(QWidget):
         self.model = ChipListModel(review, self.thumbnails)
         self.grid.setModel(self.model)
         self.grid.selectionModel().currentChanged.connect(self._on_current)
+        self.grid.selectionModel().selectionChanged.connect(
+            lambda *_: self.detail.set_selected_count(len(self.selected_rows()))
+        )
         self.model.set_order(review.query(self.filters.query()))
         start = review.index.get(position) if position else None
         first = int(self.model.order[0]) if len(self.model.order) else None

@@ -370,9 +370,11 @@ def test_a_key_applies_to_every_selected_chip(
     for i in rows[1:]:
         selection.select(page.model.index_of(i), QItemSelectionModel.SelectionFlag.Select)
     assert sorted(page.selected_rows()) == sorted(rows)
+    assert f"keys act on all {len(rows)} selected chips" in page.detail.title.text()
     before = review.current.copy()
 
     press(window, TAG_KEYS[tag])
+    assert window.statusBar().currentMessage() == f"Set {tag} on {len(rows) - len(has)} chips"
     col = TAG_INDEX[tag]
     assert all(review.current[i, col] == 1.0 for i in rows)
     others = [i for i in range(N_CHIPS) if i not in rows]

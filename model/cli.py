@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=3)
+    p.add_argument(
+        "--warmup-epochs",
+        type=float,
+        help="epochs of linear warm-up (default: 1 from scratch, 0 when fine-tuning)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--architecture", default="vgg16_bn", choices=["vgg16_bn", "vgg16"])
     p.add_argument("--imagenet-weights", type=Path, help="local VGG16 no-top weights (.h5)")
@@ -211,6 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         patience=args.patience,
+        warmup_epochs=args.warmup_epochs,
         seed=args.seed,
         architecture=args.architecture,
         imagenet_weights=args.imagenet_weights,

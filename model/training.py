@@ -40,7 +40,8 @@ class TrainConfig:
     val_frac: float = 0.1
     batch_size: int = 64
     learning_rate: float = 1e-3
-    warmup_epochs: float = 1.0
+    # None: one epoch from scratch, none when fine-tuning (the start model is already settled).
+    warmup_epochs: float | None = None
     patience: int = 3
     seed: int = 0
     architecture: str = "vgg16_bn"
@@ -226,7 +227,10 @@ def train(
     pos_weight = positive_weights(y_train, config.max_pos_weight)
     steps_per_epoch = math.ceil(len(train_names) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    warmup = int(steps_per_epoch * config.warmup_epochs) if config.init == "scratch" else 0
+    warmup_epochs = config.warmup_epochs
+    if warmup_epochs is None:
+        warmup_epochs = 1.0 if config.init == "scratch" else 0.0
+    warmup = int(steps_per_epoch * warmup_epochs)
     network.compile(
         optimizer=keras.optimizers.Adam(_schedule(config.learning_rate, warmup, total_steps)),
         loss=_weighted_bce(pos_weight),
@@ -258,7 +262,7 @@ def train(
         thresholds={t: round(float(v), 4) for t, v in zip(TAGS, thresholds)},
         weather_rule=weather_rule,
         parent=parent,
-        recipe=_recipe(config, pos_weight, monitor.best_epoch),
+        recipe=_recipe(config, pos_weight, monitor.best_epoch, warmup),
         data={
             "folder": str(config.folder),
             "labels": str(config.labels),
@@ -310,10 +314,13 @@ def choose_thresholds(
     return thresholds, rule, metrics
 
 
-def _recipe(config: TrainConfig, pos_weight: np.ndarray, best_epoch: int) -> dict[str, Any]:
+def _recipe(
+    config: TrainConfig, pos_weight: np.ndarray, best_epoch: int, warmup_steps: int
+) -> dict[str, Any]:
     recipe = {k: v for k, v in asdict(config).items() if k not in ("validation_names",)}
     recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in recipe.items()}
     recipe.update(
+        warmup_steps=warmup_steps,
         optimizer="adam, linear warm-up then cosine decay",
         loss="binary cross-entropy, positives weighted per tag",
         positive_weights={t: round(float(w), 3) for t, w in zip(TAGS, pos_weight)},
@@ -331,6 +338,8 @@ def _check_config(config: TrainConfig) -> None:
         raise ChipAuditError(f"validation fraction {config.val_frac} outside (0, 0.9)")
     if config.epochs < 1:
         raise ChipAuditError(f"epochs must be at least 1, got {config.epochs}")
+    if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:
+        raise ChipAuditError(f"warm-up of {config.warmup_epochs} epochs outside 0..{config.epochs}")
     if Path(config.out).suffix != ".keras":
         raise ChipAuditError(f"{config.out}: the output model must end in .keras")
     if config.init != "scratch" and not Path(config.init).is_file():

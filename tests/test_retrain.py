@@ -126,6 +126,7 @@ def test_retrain_compares_new_and_old_on_the_same_unseen_validation_chips(
     assert card.version == comparison["version"] != tiny_card.version
     assert card.parent == tiny_card.version
     assert card.recipe["init"] == str(tiny_model)
+    assert card.recipe["warmup_steps"] == 0  # fine-tuning starts at its learning rate
     # Same recipe fields as a model trained by model.training.train directly (the tiny model).
     assert set(card.recipe) == set(tiny_card.recipe)
 
@@ -260,6 +261,10 @@ def _out_unwritable(root: Path, folder: Path, labels_csv: Path, tiny: Path) -> T
     return make_config(folder, labels_csv, locked / "new" / MODEL_FILE, tiny)
 
 
+def _warmup_too_long(root: Path, folder: Path, labels_csv: Path, tiny: Path) -> TrainConfig:
+    return make_config(folder, labels_csv, new_model_path(), tiny, epochs=2, warmup_epochs=3)
+
+
 BAD_INPUTS = {
     "unknown tag": (_unknown_tag, ("unknown_tag.csv", "snowy_mountain")),
     "labelled chips missing": (_missing_chips, ("only 3", "at least 20")),
@@ -268,6 +273,7 @@ BAD_INPUTS = {
     "out folder is a file": (_out_folder_is_file, ("not a folder",)),
     "out under a file": (_out_under_a_file, ("blocker", "not a folder")),
     "out unwritable": (_out_unwritable, ("locked", "not writable")),
+    "warm-up too long": (_warmup_too_long, ("warm-up of 3 epochs", "0..2")),
 }
 
 

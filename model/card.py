@@ -38,6 +38,9 @@ class ModelCard:
     data: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # A fine-tuned model's earlier training runs, its parent first (see `lineage_entry`): its own
+    # recipe and history only cover the last run.
+    ancestors: list[dict[str, Any]] = field(default_factory=list)
     format: int = CARD_FORMAT
 
     def to_json(self) -> str:
@@ -45,6 +48,21 @@ class ModelCard:
 
     def threshold_list(self) -> list[float]:
         return [float(self.thresholds.get(tag, DEFAULT_THRESHOLD)) for tag in self.tags]
+
+
+def lineage_entry(card: ModelCard) -> dict[str, Any]:
+    """What a model fine-tuned from `card` keeps of it: enough to retrace that training run."""
+    validation = card.metrics.get("validation", {})
+    return {
+        "version": card.version,
+        "created": card.created,
+        "recipe": card.recipe,
+        "data": {k: v for k, v in card.data.items() if k != "validation_names"},
+        "history": card.history,
+        "validation": {
+            k: validation.get(k) for k in ("n_chips", "f2_samples", "f1_samples", "macro_f1")
+        },
+    }
 
 
 def card_path(model_path: str | os.PathLike[str]) -> Path:

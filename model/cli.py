@@ -138,6 +138,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     weather = "the likeliest one" if card.weather_rule == "argmax" else "each on its threshold"
     print(f"weather tags {weather}")
     print(f"started from {card.parent or 'scratch (no parent model)'}")
+    for run in card.ancestors:
+        print(
+            f"  which was   {run['version']}: {len(run['history'])} epochs from "
+            f"{run['recipe'].get('init', '?')}"
+        )
     data = card.data
     if data:
         print(f"trained on   {data.get('n_train')} chips, validated on {data.get('n_val')}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from model.card import ModelCard
+from model.card import ModelCard, lineage_entry
 from model.chips import list_chips
 from model.classifier import Classifier, build_network, new_version
 from model.decoding import decode_all
@@ -216,13 +216,14 @@ def train(
     y_train, y_val = y_all[train_idx], y_all[val_idx]
 
     keras.utils.set_random_seed(config.seed)
-    parent = None
+    parent, ancestors = None, []
     if config.init == "scratch":
         network = build_network(config.architecture, config.dropout, config.imagenet_weights)
         architecture = config.architecture
     else:
         base = Classifier.load(config.init)
         network, parent, architecture = base.network, base.version, base.card.architecture
+        ancestors = [lineage_entry(base.card), *base.card.ancestors]
 
     pos_weight = positive_weights(y_train, config.max_pos_weight)
     steps_per_epoch = math.ceil(len(train_names) / config.batch_size)
@@ -279,6 +280,7 @@ def train(
         },
         history=monitor.history,
         metrics=metrics,
+        ancestors=ancestors,
     )
     if is_cancelled():
         raise CancelledError("training cancelled")

@@ -127,6 +127,12 @@ def test_retrain_compares_new_and_old_on_the_same_unseen_validation_chips(
     assert card.parent == tiny_card.version
     assert card.recipe["init"] == str(tiny_model)
     assert card.recipe["warmup_steps"] == 0  # fine-tuning starts at its learning rate
+    # The run it started from stays on the card, so the whole recipe can be retraced.
+    parent_run = card.ancestors[0]
+    assert parent_run["version"] == tiny_card.version
+    assert parent_run["recipe"] == tiny_card.recipe and parent_run["history"] == tiny_card.history
+    assert "validation_names" not in parent_run["data"]
+    assert card.ancestors[1:] == tiny_card.ancestors
     # Same recipe fields as a model trained by model.training.train directly (the tiny model).
     assert set(card.recipe) == set(tiny_card.recipe)
 

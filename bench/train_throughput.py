@@ -52,7 +52,11 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     result = train(config, note)
     total = time.monotonic() - started
     n_train = result.card.data["n_train"]
-    print(f"cpu cores {os.cpu_count()}, input {args.input_size} px, batch {args.batch_size}")
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    print(
+        f"cpu cores {os.cpu_count()}, input {args.input_size} px, batch {args.batch_size}, "
+        f"TF_ENABLE_ONEDNN_OPTS={onednn}"
+    )
     print(f"{n_train} training chips, {result.card.data['n_val']} validation chips")
     if "decode" in stages and "train" in stages:
         print(f"decoding           {stages['train'] - stages['decode']:7.1f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -297,8 +298,6 @@ def test_save_is_atomic_and_round_trips(
 @pytest.mark.parametrize(("setting", "expected"), [(None, True), ("0", False)])
 def test_onednn_kernels_on_unless_the_user_says_otherwise(setting: str | None, expected: bool):
     # TensorFlow leaves them off on AVX2-only CPUs, where they train 2.6x faster (README).
-    import subprocess
-
     probe = (
         "import model.classifier\n"
         "from tensorflow.python.util import _pywrap_util_port as port\n"

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="epochs of linear warm-up (default: 1 from scratch, 0 when fine-tuning)",
     )
+    p.add_argument(
+        "--max-pos-weight",
+        type=float,
+        default=5.0,
+        help="cap on a tag's positive weight, sqrt(negatives/positives) (default 5)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--architecture", default="vgg16_bn", choices=["vgg16_bn", "vgg16"])
     p.add_argument("--imagenet-weights", type=Path, help="local VGG16 no-top weights (.h5)")
@@ -222,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         patience=args.patience,
         warmup_epochs=args.warmup_epochs,
+        max_pos_weight=args.max_pos_weight,
         seed=args.seed,
         architecture=args.architecture,
         imagenet_weights=args.imagenet_weights,

@@ -342,6 +342,8 @@ def _check_config(config: TrainConfig) -> None:
         raise ChipAuditError(f"epochs must be at least 1, got {config.epochs}")
     if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:
         raise ChipAuditError(f"warm-up of {config.warmup_epochs} epochs outside 0..{config.epochs}")
+    if config.max_pos_weight < 1.0:
+        raise ChipAuditError(f"max positive weight must be at least 1, got {config.max_pos_weight}")
     if Path(config.out).suffix != ".keras":
         raise ChipAuditError(f"{config.out}: the output model must end in .keras")
     if config.init != "scratch" and not Path(config.init).is_file():

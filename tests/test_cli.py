@@ -78,6 +78,15 @@ def test_help() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_train_rejects_a_positive_weight_cap_below_one(
+    small_folder: Path, labels_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "model.keras"
+    args = ("--labels", labels_csv, "--max-pos-weight", "0.5", "--out", out)
+    assert_user_error(run("train", small_folder, *args), "max positive weight", "0.5")
+    assert not out.exists()
+
+
 def test_info_json(tiny_model: Path) -> None:
     result = run("info", "--model", tiny_model, "--json")
     assert result.returncode == 0, result.stderr

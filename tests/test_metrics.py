@@ -124,11 +124,11 @@ def test_tune_thresholds_beats_or_equals_the_default() -> None:
     assert tuned > default + 0.01  # probabilities shifted by +0.25: 0.2 is clearly too low
 
 
-def test_tune_thresholds_leaves_rare_tags_on_the_global_value() -> None:
+def test_tune_thresholds_for_f2_leaves_rare_tags_on_the_global_value() -> None:
     y, probs = _probabilities(1)
     y[:, -1] = 0
     y[:3, -1] = 1  # 3 positives: too few to fit a threshold on
-    thresholds = tune_thresholds(y, probs, weather_argmax=True, min_positives=25)
+    thresholds = tune_thresholds(y, probs, True, min_positives=25, tag_f1_last=False)
     scores = [fbeta_samples(y, decide(probs, np.full(17, g), True), 2.0) for g in GRID]
     global_value = float(GRID[int(np.argmax(scores))])
     assert thresholds[-1] == pytest.approx(global_value)
@@ -136,6 +136,26 @@ def test_tune_thresholds_leaves_rare_tags_on_the_global_value() -> None:
     assert all(thresholds[i] == pytest.approx(global_value) for i in WEATHER_INDICES)
     # Common land tags are free to move off it.
     assert not np.allclose(thresholds[4:10], global_value)
+
+
+@pytest.mark.parametrize("argmax", [False, True])
+def test_tag_f1_step_raises_macro_f1_and_gives_no_samples_f2_back(argmax: bool) -> None:
+    y, probs = _probabilities(3)
+    y[:, -1] = 0
+    y[:6, -1] = 1  # a rare tag, left on the global value by the F2 step...
+    noise = np.random.default_rng(3).normal(0, 0.12, len(y))
+    probs[:, -1] = np.clip(0.5 * y[:, -1] + 0.2 + noise, 0, 1)  # ...where it is called too often
+    for_f2 = tune_thresholds(y, probs, argmax, tag_f1_last=False)
+    final = tune_thresholds(y, probs, argmax)
+    f2_calls, final_calls = decide(probs, for_f2, argmax), decide(probs, final, argmax)
+    assert fbeta_samples(y, final_calls, 2) >= fbeta_samples(y, f2_calls, 2)
+    before, after = per_tag_scores(y, f2_calls), per_tag_scores(y, final_calls)
+    assert all(after[tag].f1 >= before[tag].f1 for tag in TAGS)
+    assert after[TAGS[-1]].f1 > before[TAGS[-1]].f1 + 0.05
+    assert summary(y, final_calls)["macro_f1"] > summary(y, f2_calls)["macro_f1"]
+    if argmax:  # the argmax decides the weather tags; their thresholds do not move
+        weather = list(WEATHER_INDICES)
+        assert np.array_equal(final[weather], for_f2[weather])
 
 
 def test_cross_validated_calls_shape_and_honesty() -> None:

@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imagenet-weights", type=Path, help="local VGG16 no-top weights (.h5)")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.keras)")
 
+    p = sub.add_parser(
+        "tune-thresholds",
+        help="choose a trained model's thresholds again on its validation chips (card rewritten)",
+    )
+    p.add_argument("folder", type=Path, help="the folder the model was trained from")
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--model", type=Path, required=True, help="the .keras model (card rewritten)")
+
     p = sub.add_parser("info", help="show a model's card")
     p.add_argument("--model", type=Path)
     p.add_argument("--json", action="store_true")
@@ -264,9 +272,27 @@ def _report_skipped(errors: list) -> None:
         print(f"skipped: {error}", file=sys.stderr)
 
 
+def cmd_tune_thresholds(args: argparse.Namespace) -> int:
+    from model.card import card_path
+    from model.tuning import retune_thresholds
+
+    if not args.model.is_file():
+        raise ChipAuditError(f"{args.model}: no such model file")
+    before, after = retune_thresholds(args.model, args.folder, args.labels)
+    for name, val in (("before", before), ("after", after)):
+        if val:
+            print(
+                f"{name:<7}validation F2 {val['f2_samples']:.4f}  F1 {val['f1_samples']:.4f}  "
+                f"macro F1 {val['macro_f1']:.4f}"
+            )
+    print(f"rewrote {card_path(args.model)}")
+    return EXIT_OK
+
+
 COMMANDS = {
     "info": cmd_info,
     "predict": cmd_predict,
     "evaluate": cmd_evaluate,
     "train": cmd_train,
+    "tune-thresholds": cmd_tune_thresholds,
 }

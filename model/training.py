@@ -23,8 +23,9 @@ from model.classifier import Classifier, build_network, new_version
 from model.decoding import decode_all
 from model.errors import CancelledError, ChipAuditError
 from model.labels import label_matrix, read_labels, tag_counts
-from model.metrics import cross_validated_calls, decide, fbeta_samples, summary, tune_thresholds
+from model.metrics import fbeta_samples
 from model.tags import TAGS
+from model.tuning import choose_thresholds
 
 MIN_LABELLED = 20
 
@@ -288,32 +289,6 @@ def train(
     card.metrics["train_seconds"] = round(time.monotonic() - started, 1)
     path = Classifier(network, card).save(config.out)
     return TrainResult(path, card, skipped)
-
-
-def choose_thresholds(
-    y_val: np.ndarray, probs: np.ndarray, seed: int = 0
-) -> tuple[np.ndarray, str, dict[str, Any]]:
-    """Thresholds, weather rule and honest validation metrics.
-
-    Both weather rules are scored with thresholds cross-validated over two folds of the
-    validation chips (no chip scored with a threshold fitted on it); the better rule is kept.
-    The final thresholds are then tuned on all validation chips.
-    """
-    scored = {}
-    for rule in ("threshold", "argmax"):
-        calls = cross_validated_calls(y_val, probs, rule == "argmax", folds=2, seed=seed)
-        scored[rule] = (fbeta_samples(y_val, calls, 2.0), calls)
-    rule = max(scored, key=lambda r: scored[r][0])
-    thresholds = tune_thresholds(y_val, probs, rule == "argmax")
-    honest = summary(y_val, scored[rule][1])
-    tuned_in_sample = summary(y_val, decide(probs, thresholds, rule == "argmax"))
-    metrics = {
-        "validation": honest,
-        "validation_note": "thresholds cross-validated over 2 folds of the validation chips",
-        "f2_by_weather_rule": {r: round(s[0], 4) for r, s in scored.items()},
-        "validation_in_sample_f2": tuned_in_sample["f2_samples"],
-    }
-    return thresholds, rule, metrics
 
 
 def _recipe(

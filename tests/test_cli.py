@@ -73,7 +73,7 @@ def small_folder(
 def test_help() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("predict", "evaluate", "train", "info"):
+    for command in ("predict", "evaluate", "train", "tune-thresholds", "info"):
         assert command in result.stdout
     assert "Traceback" not in result.stderr
 
@@ -206,3 +206,59 @@ def test_nonexistent_model(small_folder: Path, tmp_path: Path) -> None:
     model = tmp_path / "absent.keras"
     assert_user_error(run("predict", small_folder, "--model", model), str(model), "no such")
     assert_user_error(run("info", "--model", model), str(model), "no such model file")
+
+
+def _copy_model(model: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in (model, model.with_suffix(".json")):
+        (dest / path.name).write_bytes(path.read_bytes())
+    return dest / model.name
+
+
+def test_tune_thresholds_rewrites_the_card_and_not_the_weights(
+    tmp_path: Path, tiny_model: Path, chips_dir: Path, labels_csv: Path
+) -> None:
+    from model.card import read_card, write_card
+    from model.chips import decode_rgb
+    from model.classifier import Classifier
+    from model.metrics import tune_thresholds
+
+    model = _copy_model(tiny_model, tmp_path)
+    # A card from before the current rule: every threshold 0.5.
+    old = read_card(model)
+    old.thresholds = dict.fromkeys(TAGS, 0.5)
+    write_card(model, old)
+
+    result = run("tune-thresholds", chips_dir, "--labels", labels_csv, "--model", model)
+    assert result.returncode == 0, result.stderr
+    assert "after  validation F2" in result.stdout
+    assert model.read_bytes() == tiny_model.read_bytes()
+    card = read_card(model)
+    assert card.version == old.version and card.history == old.history
+    assert "thresholds_retuned" in card.metrics
+    assert len(card.metrics["validation"]["per_draw"]["macro_f1"]) == 5
+
+    # The new thresholds are the tuning rule's on the model's own validation chips.
+    classifier = Classifier.load(model)
+    names = card.data["validation_names"]
+    images = np.stack([decode_rgb(chips_dir / f"{n}.jpg", card.input_size) for n in names])
+    probs = np.asarray(classifier.network.predict(images.astype(np.float32), verbose=0))
+    expected = tune_thresholds(
+        label_matrix(names, read_labels(labels_csv)), probs, card.weather_rule == "argmax"
+    )
+    assert card.threshold_list() == pytest.approx(np.round(expected, 4).tolist())
+
+
+def test_tune_thresholds_without_the_validation_chips_changes_nothing(
+    tmp_path: Path, tiny_model: Path, small_folder: Path, labels_csv: Path
+) -> None:
+    model = _copy_model(tiny_model, tmp_path)
+    card_before = model.with_suffix(".json").read_bytes()
+    # small_folder holds none of the chips the tiny model validated on.
+    line = assert_user_error(
+        run("tune-thresholds", small_folder, "--labels", labels_csv, "--model", model),
+        str(small_folder),
+        "validation chips are missing",
+    )
+    assert "(first: train_" in line
+    assert model.with_suffix(".json").read_bytes() == card_before

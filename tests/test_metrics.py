@@ -9,6 +9,7 @@ from sklearn.metrics import f1_score, fbeta_score, precision_recall_fscore_suppo
 from model.metrics import (
     GRID,
     cross_validated_calls,
+    cross_validated_summary,
     decide,
     fbeta_per_sample,
     fbeta_samples,
@@ -169,6 +170,27 @@ def test_cross_validated_calls_shape_and_honesty() -> None:
     assert np.array_equal(
         cross_validated_calls(y, probs, True, seed=5), cross_validated_calls(y, probs, True, seed=5)
     )
+
+
+def test_cross_validated_summary_pools_the_draws() -> None:
+    y, probs = _probabilities(4)
+    pooled = cross_validated_summary(y, probs, False, folds=2, repeats=3, seed=7)
+    draws = [summary(y, cross_validated_calls(y, probs, False, 2, seed)) for seed in (7, 8, 9)]
+    assert pooled["n_chips"] == len(y)
+    # Samples F1/F2: the mean of the draws; per tag: counts summed over the draws.
+    assert pooled["f2_samples"] == pytest.approx(np.mean([d["f2_samples"] for d in draws]))
+    assert pooled["f1_samples"] == pytest.approx(np.mean([d["f1_samples"] for d in draws]))
+    assert pooled["per_draw"]["macro_f1"] == [round(d["macro_f1"], 4) for d in draws]
+    for tag in TAGS:
+        counts = [d["per_tag"][tag] for d in draws]
+        assert pooled["per_tag"][tag]["support"] == counts[0]["support"]
+        predicted = sum(c["predicted"] for c in counts)
+        assert pooled["per_tag"][tag]["predicted"] == round(predicted / 3, 1)
+        true_positives = sum(c["recall"] * c["support"] for c in counts)
+        f1 = 2 * true_positives / (3 * counts[0]["support"] + predicted)
+        assert pooled["per_tag"][tag]["f1"] == pytest.approx(f1)
+    tag_f1 = [score["f1"] for score in pooled["per_tag"].values()]
+    assert pooled["macro_f1"] == pytest.approx(np.mean(tag_f1))
 
 
 def test_decide_weather_argmax_gives_exactly_one_weather_tag() -> None:

@@ -1,0 +1,96 @@
+"""A model's thresholds and weather rule: chosen on its validation chips at the end of training,
+and chosen again for a trained model when the rule improves (`retune_thresholds`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from typing import Any
+
+import numpy as np
+
+from model.card import write_card
+from model.chips import list_chips
+from model.decoding import decode_all
+from model.errors import ChipAuditError
+from model.labels import label_matrix, read_labels
+from model.metrics import cross_validated_summary, decide, summary, tune_thresholds
+from model.tags import TAGS
+
+
+def choose_thresholds(
+    y_val: np.ndarray, probs: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Thresholds, weather rule and honest validation metrics.
+
+    Both weather rules are scored with thresholds cross-validated over two folds of the
+    validation chips (no chip scored with a threshold fitted on it), over 5 draws of the folds;
+    the rule with the better samples F2 is kept. The final thresholds are then tuned on all
+    validation chips.
+    """
+    scored = {
+        rule: cross_validated_summary(y_val, probs, rule == "argmax", folds=2, repeats=5, seed=seed)
+        for rule in ("threshold", "argmax")
+    }
+    rule = max(scored, key=lambda r: scored[r]["f2_samples"])
+    thresholds = tune_thresholds(y_val, probs, rule == "argmax")
+    tuned_in_sample = summary(y_val, decide(probs, thresholds, rule == "argmax"))
+    metrics = {
+        "validation": scored[rule],
+        "validation_note": "thresholds cross-validated over 2 folds of the validation chips, "
+        "5 draws of the folds pooled",
+        "f2_by_weather_rule": {r: round(s["f2_samples"], 4) for r, s in scored.items()},
+        "validation_in_sample_f2": tuned_in_sample["f2_samples"],
+    }
+    return thresholds, rule, metrics
+
+
+def retune_thresholds(
+    model_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Choose a trained model's thresholds again on its own validation chips, and rewrite its card.
+
+    The weights, and so the version, stay as they are; the card's thresholds, weather rule and
+    validation metrics are replaced. Every validation chip must be in `folder` with a label in
+    `labels_path`, or nothing is written. Returns the validation metrics before and after.
+    """
+    from model.classifier import Classifier
+
+    model = Classifier.load(model_path)
+    card = model.card
+    names = card.data.get("validation_names") or []
+    if not names:
+        raise ChipAuditError(f"{model_path}: its card lists no validation chips to tune on")
+    labels = read_labels(labels_path)
+    by_name = {p.stem: p for p in list_chips(folder).paths}
+    missing = [n for n in names if n not in by_name or n not in labels]
+    if missing:
+        raise ChipAuditError(
+            f"{folder}: {len(missing)} of the model's {len(names)} validation chips are missing "
+            f"or unlabelled in {labels_path} (first: {missing[0]})"
+        )
+    decoded = decode_all([by_name[n] for n in names], card.input_size)
+    if decoded.errors:
+        raise ChipAuditError(f"{decoded.errors[0]} (a validation chip; nothing was changed)")
+    probs = np.asarray(
+        model.network.predict(decoded.images.astype(np.float32), batch_size=256, verbose=0),
+        dtype=np.float32,
+    )
+    y_val = label_matrix(decoded.names, labels)
+    thresholds, rule, metrics = choose_thresholds(y_val, probs, int(card.recipe.get("seed", 0)))
+    metrics["thresholds_retuned"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    before = card.metrics.get("validation", {})
+    keep = {k: v for k, v in card.metrics.items() if k == "train_seconds"}
+    write_card(
+        model_path,
+        dataclasses.replace(
+            card,
+            thresholds={t: round(float(v), 4) for t, v in zip(TAGS, thresholds)},
+            weather_rule=rule,
+            metrics={**keep, **metrics},
+        ),
+    )
+    return before, metrics["validation"]

@@ -276,8 +276,6 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> int:
     from model.card import card_path
     from model.tuning import retune_thresholds
 
-    if not args.model.is_file():
-        raise ChipAuditError(f"{args.model}: no such model file")
     before, after = retune_thresholds(args.model, args.folder, args.labels)
     for name, val in (("before", before), ("after", after)):
         if val:

@@ -147,20 +147,17 @@ def _best_tag_f1_at_equal_f2(
         if weather_argmax and i in WEATHER_INDICES:
             continue
         trial = thresholds.copy()
-        chosen, chosen_key = thresholds[i], None
+        # (tag F1, nearness to the F2 choice) per grid value that keeps samples F2; the current
+        # value always qualifies, so the list is never empty.
+        candidates = []
         for g in GRID:
             trial[i] = g
             score = fbeta_samples(t, decide(probs, trial, weather_argmax), 2)
-            if score < best:
-                continue
-            called = probs[:, i] >= g
-            tag_f1 = 2 * (t[:, i] & called).sum() / max(t[:, i].sum() + called.sum(), 1)
-            # Equal F1: stay nearest the F2 choice.
-            key = (tag_f1, -abs(g - thresholds[i]))
-            if chosen_key is None or key > chosen_key:
-                chosen, chosen_key, chosen_score = float(g), key, score
-        if chosen_key is not None:
-            thresholds[i], best = chosen, max(best, chosen_score)
+            if score >= best:
+                called = probs[:, i] >= g
+                tag_f1 = 2 * (t[:, i] & called).sum() / max(t[:, i].sum() + called.sum(), 1)
+                candidates.append(((tag_f1, -abs(g - thresholds[i])), float(g), score))
+        _, thresholds[i], best = max(candidates, key=lambda c: c[0])
     return thresholds
 
 

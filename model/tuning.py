@@ -12,7 +12,6 @@ import numpy as np
 
 from model.card import write_card
 from model.chips import list_chips
-from model.decoding import decode_all
 from model.errors import ChipAuditError
 from model.labels import label_matrix, read_labels
 from model.metrics import cross_validated_summary, decide, summary, tune_thresholds
@@ -57,9 +56,9 @@ def retune_thresholds(
     validation metrics are replaced. Every validation chip must be in `folder` with a label in
     `labels_path`, or nothing is written. Returns the validation metrics before and after.
     """
-    from model.classifier import Classifier
+    from model.predicting import load_model, predict_paths
 
-    model = Classifier.load(model_path)
+    model = load_model(model_path)
     card = model.card
     names = card.data.get("validation_names") or []
     if not names:
@@ -72,14 +71,11 @@ def retune_thresholds(
             f"{folder}: {len(missing)} of the model's {len(names)} validation chips are missing "
             f"or unlabelled in {labels_path} (first: {missing[0]})"
         )
-    decoded = decode_all([by_name[n] for n in names], card.input_size)
-    if decoded.errors:
-        raise ChipAuditError(f"{decoded.errors[0]} (a validation chip; nothing was changed)")
-    probs = np.asarray(
-        model.network.predict(decoded.images.astype(np.float32), batch_size=256, verbose=0),
-        dtype=np.float32,
-    )
-    y_val = label_matrix(decoded.names, labels)
+    predicted = predict_paths(model, [by_name[n] for n in names])
+    if predicted.errors:
+        raise ChipAuditError(f"{predicted.errors[0]} (a validation chip; nothing was changed)")
+    probs = predicted.probs
+    y_val = label_matrix(predicted.names, labels)
     thresholds, rule, metrics = choose_thresholds(y_val, probs, int(card.recipe.get("seed", 0)))
     metrics["thresholds_retuned"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     before = card.metrics.get("validation", {})

@@ -242,7 +242,7 @@ def test_tune_thresholds_rewrites_the_card_and_not_the_weights(
     classifier = Classifier.load(model)
     names = card.data["validation_names"]
     images = np.stack([decode_rgb(chips_dir / f"{n}.jpg", card.input_size) for n in names])
-    probs = np.asarray(classifier.network.predict(images.astype(np.float32), verbose=0))
+    probs = classifier.predict(images)
     expected = tune_thresholds(
         label_matrix(names, read_labels(labels_csv)), probs, card.weather_rule == "argmax"
     )

@@ -282,13 +282,22 @@ class Review:
         return self.set_tag(rows, tag, value)
 
     def accept_model(self, rows: list[int], tags: list[str] | None = None) -> list[Change]:
-        """Take the model's call for the given tags (all 17 by default) on predicted chips."""
+        """Take the model's call for the given tags (all 17 by default) on predicted chips.
+
+        A weather tag the model calls replaces the chip's other weather tags, as in `set_tag`,
+        unless those are being taken from the model too (all 17: the model's calls as they are).
+        """
+        taken = tags or list(TAGS)
         changes = []
         for i in rows:
             if not self.predicted[i]:
                 continue
-            for tag in tags or TAGS:
-                changes.append((self.names[i], tag, bool(self.calls[i, TAG_INDEX[tag]])))
+            for tag in taken:
+                value = bool(self.calls[i, TAG_INDEX[tag]])
+                changes.append((self.names[i], tag, value))
+                if value and tag in WEATHER_TAGS:
+                    others = (w for w in WEATHER_TAGS if w != tag and w not in taken)
+                    changes.extend((self.names[i], other, False) for other in others)
         return self._apply(changes)
 
     def mark_reviewed(self, rows: list[int], value: bool = True) -> list[Change]:

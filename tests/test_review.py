@@ -579,6 +579,28 @@ def test_accept_model(review: Review, card: ModelCard) -> None:
     assert review.accept_model([unpredicted]) == []
 
 
+def test_accepting_the_models_weather_tag_replaces_the_crowds(
+    review: Review, card: ModelCard
+) -> None:
+    # Every chip: the model calls haze only, so taking its haze must leave haze alone.
+    probs = np.full((len(review.names), len(TAGS)), NO, dtype=np.float32)
+    probs[:, TAG_INDEX["haze"]] = YES
+    inject(review, card, probs)
+    i = rows_where(review, has="clear")[0]
+    changes = review.accept_model([i], ["haze"])
+    assert {(c.tag, c.old, c.new) for c in changes} == {
+        ("haze", False, True),
+        ("clear", True, False),
+    }
+    assert _weather(review, i) == ["haze"] and review.violations(i) == []
+    review.undo()
+    assert _weather(review, i) == ["clear"]
+
+    # Taking a weather tag the model does not call only turns that tag off.
+    review.accept_model([i], ["cloudy"])
+    assert _weather(review, i) == ["clear"]
+
+
 def test_mark_reviewed(review: Review) -> None:
     changes = review.mark_reviewed([0, 2, 3])
     assert {(c.chip, c.tag) for c in changes} == {(review.names[i], REVIEWED) for i in (0, 2, 3)}

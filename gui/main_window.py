@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.page = ReviewPage()
         self.page.edited.connect(self._after_edit)
         self.page.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.page.edit_failed.connect(self._edit_failed)
         self.page.current_changed.connect(self._remember_position)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.start_page)
@@ -512,8 +513,22 @@ class MainWindow(QMainWindow):
         )
 
     # --- review ---------------------------------------------------------------------------
+    def _edit_failed(self, message: str) -> None:
+        self.statusBar().showMessage("Not saved: the last key changed nothing.", 10000)
+        show_error(
+            self,
+            "Decision not saved",
+            message,
+            "Nothing was changed. Another program may be holding the review session, or the disk"
+            " is full: free it and press the key again.",
+        )
+
     def _next_suspect(self) -> None:
-        if not self.page.next_suspect():
+        if self.page.next_suspect():
+            row = self.page.current_row()
+            if self.review is not None and row is not None:
+                self.statusBar().showMessage(f"Next suspect: {self.review.names[row]}", 5000)
+        else:
             self.statusBar().showMessage("No unreviewed suspect chip left.", 5000)
 
     def _after_edit(self) -> None:

@@ -20,10 +20,27 @@ from gui.chip_grid import ChipListModel, make_grid_view
 from gui.detail_panel import DetailPanel
 from gui.filter_bar import FilterBar
 from gui.workers import ThumbnailLoader
+from model.errors import ChipAuditError
 from model.review import ChipQuery, Review
-from model.session import Change
+from model.session import REVIEWED, Change
 
 THUMB = 96
+
+
+def describe(changes: list[Change], names: list[str], rows: list[int]) -> str:
+    """What an edit did, for the status bar: "haze on, clear off (train_3)"."""
+    if not changes:
+        return "nothing to change"
+    done = sorted({(c.tag, c.new) for c in changes})
+    words = [
+        ("reviewed" if new else "not reviewed")
+        if tag == REVIEWED
+        else f"{tag} {'on' if new else 'off'}"
+        for tag, new in done
+    ]
+    what = ", ".join(words[:4]) + (" …" if len(words) > 4 else "")
+    where = names[rows[0]] if len(rows) == 1 else f"{len(rows)} chips"
+    return f"{what} ({where})"
 
 
 class NoticeBar(QFrame):
@@ -63,6 +80,7 @@ class NoticeBar(QFrame):
 class ReviewPage(QWidget):
     edited = Signal()  # decisions changed: the window updates counts and undo state
     message = Signal(str)  # one line for the status bar: what an action just did
+    edit_failed = Signal(str)  # an edit the session file refused: nothing was kept
     current_changed = Signal(int)
 
     def __init__(self) -> None:
@@ -182,35 +200,43 @@ class ReviewPage(QWidget):
         self.current_changed.emit(row)
 
     # --- edits ----------------------------------------------------------------------------
-    def _edited(self, changes: list[Change], verb: str = "") -> None:
+    def _edit(self, make: Callable[[], list[Change]], verb: str = "") -> list[Change] | None:
+        """Make one edit and show it; where the session file refused it, say so (nothing kept)."""
         if self.review is None or self.model is None:
-            return
+            return None
+        try:
+            changes = make()
+        except ChipAuditError as exc:
+            self.edit_failed.emit(str(exc))
+            return None
         rows = self.review.rows_of(changes)
-        if verb and changes:
-            tags = sorted({c.tag for c in changes})
-            what = ", ".join(tags[:4]) + (" …" if len(tags) > 4 else "")
-            where = self.review.names[rows[0]] if len(rows) == 1 else f"{len(rows)} chips"
-            self.message.emit(f"{verb} {what} on {where}")
-        elif verb:
-            self.message.emit(f"{verb}: nothing to change")
+        if verb:
+            self.message.emit(f"{verb}: {describe(changes, self.review.names, rows)}")
         self.model.refresh_rows(rows)
         self.detail.show_chip(self.review, self.current_row())
         self.edited.emit()
+        return changes
 
     def toggle_tag(self, tag: str) -> None:
         if self.review is not None:
-            self._edited(self.review.toggle(self.selected_rows(), tag), "Set")
+            review, rows = self.review, self.selected_rows()
+            self._edit(lambda: review.toggle(rows, tag), "Set")
 
     def accept_model(self, tag: str | None = None) -> None:
         if self.review is not None:
-            changes = self.review.accept_model(self.selected_rows(), [tag] if tag else None)
-            self._edited(changes, "Took the model's call for")
+            review, rows, tags = self.review, self.selected_rows(), [tag] if tag else None
+            self._edit(lambda: review.accept_model(rows, tags), "Took the model's call")
 
     def reviewed_and_next(self) -> None:
         if self.review is None or self.model is None:
             return
-        rows = self.selected_rows()
-        self._edited(self.review.mark_reviewed(rows))
+        review, rows = self.review, self.selected_rows()
+        if self._edit(lambda: review.mark_reviewed(rows)) is None:
+            return  # not kept: stay on the chip
+        names = [review.names[r] for r in rows]
+        self.message.emit(
+            f"Marked {names[0] if len(names) == 1 else f'{len(names)} chips'} reviewed"
+        )
         index = self.grid.currentIndex()
         if index.isValid() and index.row() + 1 < self.model.rowCount():
             self.select_row(self.model.review_row(self.model.index(index.row() + 1)))
@@ -228,17 +254,13 @@ class ReviewPage(QWidget):
 
     def undo(self) -> None:
         if self.review is not None:
-            changes = self.review.undo()
-            self._edited(changes, "Undid")
-            self._show_changed(changes)
+            self._show_changed(self._edit(self.review.undo, "Undid"))
 
     def redo(self) -> None:
         if self.review is not None:
-            changes = self.review.redo()
-            self._edited(changes, "Redid")
-            self._show_changed(changes)
+            self._show_changed(self._edit(self.review.redo, "Redid"))
 
-    def _show_changed(self, changes: list[Change]) -> None:
+    def _show_changed(self, changes: list[Change] | None) -> None:
         """After undo or redo, go to the chip it touched so the user sees what happened."""
         if self.review is not None and changes:
             rows = self.review.rows_of(changes)

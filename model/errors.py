@@ -20,6 +20,10 @@ class ChipError(ChipAuditError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class SessionError(ChipAuditError):
+    """The review session file could not be written: the decision was not kept."""
+
+
 class ModelError(ChipAuditError):
     """A model file or card that is missing, corrupt or incompatible."""
 

@@ -7,6 +7,7 @@ redo work over the whole history, grouped in actions (a bulk edit is one action)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import ChipAuditError
+from model.errors import ChipAuditError, SessionError
 from model.paths import user_data_dir
 from model.tags import TAGS
 
+# How long a write waits for another window's write to the same session before giving up.
+LOCK_TIMEOUT_S = 10.0
 REVIEWED = "(reviewed)"  # pseudo-tag: marking a chip reviewed is a decision like any other
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -66,7 +69,7 @@ class ReviewSession:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
@@ -214,7 +217,7 @@ class ReviewSession:
         return int(row[0])
 
     def _transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self.db, self.path)
 
     def change_log(self) -> list[tuple[str, str, int, int, float, str]]:
         """Every decision ever made: chip, tag, old, new, time, state."""
@@ -249,14 +252,37 @@ class ReviewSession:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT: a second window waits for the lock instead of interleaving."""
+    """BEGIN IMMEDIATE ... COMMIT: a second window waits for the lock instead of interleaving.
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    A write that fails (the file locked past the timeout, a full disk) is rolled back and raised
+    as a SessionError naming the file, so the caller can tell the reviewer it was not kept; the
+    in-memory state is only updated after a commit.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
+        self.path = path
+
+    def _failed(self, exc: sqlite3.Error) -> SessionError:
+        return SessionError(f"{self.path}: review session not written ({exc})")
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                exc = commit_error
+        if self.db.in_transaction:
+            # Should this fail too, SQLite drops the transaction itself: report the cause.
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise self._failed(exc) from None

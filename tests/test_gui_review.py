@@ -11,6 +11,7 @@ exactly one changed row.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,14 +257,16 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     assert set(review.tags_now(row)) == set(planted.truth[planted.chip])
     assert review.session.decisions(planted.chip) == {planted.tag: not planted.wrong_value}
     assert now_cell(window, planted.tag) == ("· ✎" if planted.wrong_value else "yes ✎")
-    assert window.statusBar().currentMessage() == f"Set {planted.tag} on {planted.chip}"
+    fixed = "on" if not planted.wrong_value else "off"
+    unfixed = "off" if fixed == "on" else "on"
+    assert window.statusBar().currentMessage() == f"Set: {planted.tag} {fixed} ({planted.chip})"
     assert "changed" in detail.title.text()
     assert page.model.data(page.model.index_of(row), BADGE_ROLE)["changed"]
     assert window.undo_action.isEnabled()
 
     # Undo restores the crowd's value, redo re-applies the fix.
     press(window, "Ctrl+Z")
-    assert window.statusBar().currentMessage() == f"Undid {planted.tag} on {planted.chip}"
+    assert window.statusBar().currentMessage() == f"Undid: {planted.tag} {unfixed} ({planted.chip})"
     assert bool(review.current[row, col]) == planted.wrong_value
     assert review.session.decisions(planted.chip) == {}
     assert now_cell(window, planted.tag) == crowd_text
@@ -280,6 +283,7 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     following = page.model.review_row(page.model.index(position + 1))
     press(window, "Space")
     assert review.is_reviewed(row)
+    assert window.statusBar().currentMessage() == f"Marked {planted.chip} reviewed"
     assert page.current_row() == following
     assert page.model.data(page.model.index_of(row), BADGE_ROLE)["reviewed"]
     assert not review.is_reviewed(following)
@@ -350,6 +354,38 @@ def test_weather_key_replaces_the_other_weather_tag(
     assert set(review.tags_now(row)) ^ set(before) == {tag}
 
 
+def test_a_decision_the_session_file_refuses_is_reported_and_not_shown_as_made(
+    qtbot, seeded_window: MainWindow, errors
+) -> None:
+    window = seeded_window
+    review, page = window.review, window.page
+    row = next(i for i in range(N_CHIPS) if "road" not in review.tags_now(i))
+    page.select_row(row)
+    before = review.current.copy()
+    # Another program holds the session file's write lock; waiting for it is cut short.
+    review.session.db.execute("PRAGMA busy_timeout = 200")
+    holder = sqlite3.connect(review.session.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for keys in (TAG_KEYS["road"], "Shift+Return", "Space"):
+            press(window, keys)
+            title, message, _hint = errors[-1]
+            assert title == "Decision not saved"
+            assert str(review.session.path) in message and "\n" not in message
+            np.testing.assert_array_equal(review.current, before)
+            assert now_cell(window, "road") == "·"
+            assert page.current_row() == row  # Space did not move on
+        assert len(errors) == 3
+        assert window.statusBar().currentMessage().startswith("Not saved")
+        assert not window.undo_action.isEnabled()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    press(window, TAG_KEYS["road"])  # the lock gone, the same key is kept
+    assert "road" in review.tags_now(row) and len(errors) == 3
+    assert review.session.decisions(review.names[row]) == {"road": True}
+
+
 def test_a_key_applies_to_every_selected_chip(
     qtbot, seeded_window: MainWindow, planted: Planted
 ) -> None:
@@ -374,7 +410,7 @@ def test_a_key_applies_to_every_selected_chip(
     before = review.current.copy()
 
     press(window, TAG_KEYS[tag])
-    assert window.statusBar().currentMessage() == f"Set {tag} on {len(rows) - len(has)} chips"
+    assert window.statusBar().currentMessage() == f"Set: {tag} on ({len(rows) - len(has)} chips)"
     col = TAG_INDEX[tag]
     assert all(review.current[i, col] == 1.0 for i in rows)
     others = [i for i in range(N_CHIPS) if i not in rows]

@@ -281,6 +281,41 @@ def test_unusable_session_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_write_that_cannot_be_kept_is_an_error_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import model.session as session_module
+    from model.errors import SessionError
+
+    monkeypatch.setattr(session_module, "LOCK_TIMEOUT_S", 0.2)
+    path = tmp_path / "review.sqlite"
+    s = ReviewSession(path)
+    s.apply([("a", "road", True)], BASE)
+    holder = sqlite3.connect(path, isolation_level=None)  # another program holding the lock
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for write in (
+            lambda: s.apply([("a", "water", True)], BASE),
+            s.undo,
+            lambda: s.store_predictions("v1", ["a"], np.zeros((1, len(TAGS)))),
+        ):
+            with pytest.raises(SessionError) as info:
+                write()
+            message = str(info.value)
+            assert str(path) in message and "locked" in message and "\n" not in message
+        assert s.decisions("a") == {"road": True}  # memory says only what the file has
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # The lock gone, the same session writes again, and the file holds exactly what was kept.
+    assert s.apply([("a", "water", True)], BASE) == [Change("a", "water", False, True)]
+    s.close()
+    again = ReviewSession(path)
+    assert again.decisions("a") == {"road": True, "water": True}
+    assert again.undo() == [Change("a", "water", True, False)]
+    again.close()
+
+
 # --- two connections on one file -----------------------------------------------------------
 def test_two_sessions_on_one_file_interleave_consistently(tmp_path: Path) -> None:
     path = tmp_path / "review.sqlite"

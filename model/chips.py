@@ -61,9 +61,29 @@ def list_chips(folder: str | os.PathLike[str]) -> ChipListing:
                     errors.append(ChipError(entry.path, "broken symbolic link"))
             except OSError as exc:
                 errors.append(ChipError(entry.path, _os_reason(exc)))
+    paths, clashes = _one_file_per_name(paths)
+    errors.extend(clashes)
     paths.sort(key=lambda p: natural_key(p.name))
     errors.sort(key=lambda e: natural_key(Path(e.path).name))
     return ChipListing(paths, errors)
+
+
+def _one_file_per_name(paths: list[Path]) -> tuple[list[Path], list[ChipError]]:
+    """A chip is known by its name without extension (labels, exports, the review session), so
+    two files named alike (train_1.jpg and train_1.tif) would be merged into one row; keep the
+    first in CHIP_EXTENSIONS order (a lower-case extension before its upper-case twin) and report
+    the others."""
+
+    def preference(p: Path) -> tuple[int, bool, str]:
+        return CHIP_EXTENSIONS.index(p.suffix.lower()), p.suffix != p.suffix.lower(), p.name
+
+    kept: dict[str, Path] = {}
+    clashes: list[ChipError] = []
+    for path in sorted(paths, key=preference):
+        first = kept.setdefault(path.stem, path)
+        if first is not path:
+            clashes.append(ChipError(path, f"another file, {first.name}, has the same chip name"))
+    return list(kept.values()), clashes
 
 
 def _os_reason(exc: OSError) -> str:

@@ -46,6 +46,30 @@ def test_natural_order(tmp_path: Path) -> None:
     assert listing.errors == []
 
 
+def test_files_with_the_same_chip_name_are_one_chip_and_the_others_reported(
+    tmp_path: Path, chips_dir: Path
+) -> None:
+    real = (chips_dir / "train_0.jpg").read_bytes()
+    names = [
+        "train_0.png",
+        "train_0.JPG",
+        "train_0.jpg",
+        "train_0.TIF",
+        "train_1.jpeg",
+        "train_1.JPG",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(real)
+    listing = list_chips(tmp_path)
+    assert [p.name for p in listing.paths] == ["train_0.jpg", "train_1.JPG"]
+    assert {Path(e.path).name: e.reason for e in listing.errors} == {
+        "train_0.png": "another file, train_0.jpg, has the same chip name",
+        "train_0.JPG": "another file, train_0.jpg, has the same chip name",
+        "train_0.TIF": "another file, train_0.jpg, has the same chip name",
+        "train_1.jpeg": "another file, train_1.JPG, has the same chip name",
+    }
+
+
 def test_listing_a_missing_folder_or_a_file(tmp_path: Path) -> None:
     with pytest.raises(ChipError, match="no such folder"):
         list_chips(tmp_path / "absent")
@@ -172,7 +196,7 @@ def bad_folder(tmp_path: Path, chips_dir: Path) -> Path:
     whole = (chips_dir / "train_0.jpg").read_bytes()
     (folder / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
     (folder / "text.jpg").write_text("these are not the pixels you are looking for\n")
-    (folder / "text.tif").write_text("nor these\n")
+    (folder / "notes.tif").write_text("nor these\n")
     _png_header(folder / "bomb_huge.png", 30_000, 30_000)  # Pillow's DecompressionBombError
     _png_header(folder / "bomb_warn.png", 10_000, 10_000)  # Pillow's DecompressionBombWarning
     _png_header(folder / "bomb_ours.png", 9_000, 9_000)  # below Pillow's limit, above ours
@@ -188,7 +212,7 @@ DECODE_REASONS = {
     "empty.jpg": "empty file (0 bytes)",
     "truncated.jpg": "cannot decode: truncated file",
     "text.jpg": "not an image",
-    "text.tif": "not a readable TIFF",
+    "notes.tif": "not a readable TIFF",
     "bomb_huge.png": "decompression bomb",
     "bomb_warn.png": "decompression bomb",
     "bomb_ours.png": "decompression bomb",

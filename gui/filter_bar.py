@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -59,6 +60,9 @@ class FilterBar(QWidget):
             ),
         )
         self.model_says.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # A tool button keeps to its size hint, which leaves no room for the menu arrow: the
+        # arrow was drawn over the text. Let it take its share of the row like the combos.
+        self.model_says.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         menu = QMenu(self.model_says)
         self.model_actions: dict[str, QAction] = {}
         for tag in TAGS:

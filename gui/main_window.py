@@ -401,25 +401,24 @@ class MainWindow(QMainWindow):
 
     def show_keys(self) -> None:
         rows = "".join(
-            f"<tr><td><b>{key}</b></td><td>{tag}</td>"
-            f"<td>Shift+{key}: take the model's call</td></tr>"
-            for tag, key in TAG_KEYS.items()
+            f"<tr><td><b>{key}</b></td><td>{tag}</td></tr>" for tag, key in TAG_KEYS.items()
         )
         others = [
             (NEXT_SUSPECT, "next suspect chip (most likely wrong, not yet reviewed)"),
             (REVIEWED_AND_NEXT, "mark reviewed and go to the next chip"),
             (ACCEPT_ALL, "take the model's call for every tag"),
-            ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo, over the whole session"),
+            ("Ctrl+Z", "undo, over the whole session"),
+            ("Ctrl+Shift+Z, Ctrl+Y", "redo"),
             ("+ / - / 0", "zoom the chip in / out / fit"),
             ("Escape", "from the name filter back to the grid"),
         ]
-        rows += "".join(
-            f"<tr><td><b>{k}</b></td><td colspan=2>{what}</td></tr>" for k, what in others
-        )
+        rows += "".join(f"<tr><td><b>{k}</b></td><td>{what}</td></tr>" for k, what in others)
         QMessageBox.information(
             self,
             "Keys",
-            "<p>Keys act on every selected chip.</p><table cellspacing=4>" + rows + "</table>",
+            "<p>Keys act on every selected chip. A tag's key turns it on or off; Shift with the"
+            " key takes the model's call for that tag. A weather tag turned on replaces the"
+            " other one.</p><table cellspacing=4>" + rows + "</table>",
         )
 
     # --- models and retraining -------------------------------------------------------------

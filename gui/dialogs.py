@@ -13,3 +13,12 @@ def show_error(parent: QWidget | None, title: str, message: str, hint: str = "")
     if hint:
         box.setInformativeText(hint)
     box.exec()
+
+
+def confirm(parent: QWidget | None, title: str, question: str, yes_text: str) -> bool:
+    """A yes/no question whose safe answer (no) is the default."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, question, parent=parent)
+    yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+    box.exec()
+    return box.clickedButton() is yes

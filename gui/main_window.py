@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
 )
 
-from gui.dialogs import show_error
+from gui.dialogs import confirm, show_error
 from gui.keys import ACCEPT_ALL, NEXT_SUSPECT, REVIEWED_AND_NEXT, TAG_KEYS
 from gui.models_dialog import ModelsDialog
 from gui.retrain_dialog import RetrainSettingsDialog, RetrainWindow
@@ -643,6 +643,19 @@ class MainWindow(QMainWindow):
             self.open_folder(self.review.folder, csvs[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if (
+            self.trainer is not None
+            and self.trainer.running
+            and not confirm(
+                self,
+                "Stop the retrain?",
+                "A retrain is running. Closing Chip Audit stops it, and nothing it has trained"
+                " so far is kept. Your review is saved either way.",
+                "Stop it and close",
+            )
+        ):
+            event.ignore()
+            return
         self.page.thumbnails.shutdown()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("splitter", self.page.splitter.saveState())

@@ -20,6 +20,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+import gui.main_window as main_window
 from gui.keys import TAG_KEYS
 from gui.main_window import MainWindow
 from gui.models_dialog import ModelsDialog
@@ -44,11 +45,31 @@ def folder_and_labels(
     return labelled_folder(root, names, "labels/labels.csv")
 
 
+class Questions:
+    """The window's yes/no questions, recorded and answered (yes unless a test says no)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.answer = True
+
+    def __call__(self, parent, title: str, question: str, yes_text: str) -> bool:
+        self.asked.append(title)
+        return self.answer
+
+
 @pytest.fixture
-def window(qtbot, tmp_path: Path, tiny_model: Path, monkeypatch, errors, folder_and_labels):
+def questions() -> Questions:
+    return Questions()
+
+
+@pytest.fixture
+def window(
+    qtbot, tmp_path: Path, tiny_model: Path, monkeypatch, errors, folder_and_labels, questions
+):
     """A shown, active window with the folder open and the tiny model's predictions in; this
     test's own data folder (sessions, trained models)."""
     monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "appdata"))
+    monkeypatch.setattr(main_window, "confirm", questions)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     settings.setValue("active_model", str(tiny_model))
     win = MainWindow(settings)
@@ -322,7 +343,7 @@ def test_cancel_mid_epoch_saves_nothing_and_the_window_carries_on(
 
 
 def test_killed_trainer_is_reported_and_the_app_carries_on(
-    qtbot, window: MainWindow, tiny_model: Path, errors
+    qtbot, window: MainWindow, tiny_model: Path, errors, questions: Questions
 ) -> None:
     win = window
     tiny_version = read_card(tiny_model).version
@@ -330,6 +351,12 @@ def test_killed_trainer_is_reported_and_the_app_carries_on(
     trainer, retrain_window = win.trainer, win.retrain_window
     qtbot.waitUntil(lambda: bool(events), timeout=TRAINER_TIMEOUT_MS)
     assert trainer.running and trainer.pid() > 0
+
+    # Closing the window while it trains asks first; "no" keeps both.
+    questions.answer = False
+    win.close()
+    assert questions.asked == ["Stop the retrain?"]
+    assert win.isVisible() and trainer.running and win.review is not None
 
     os.kill(trainer.pid(), signal.SIGKILL)
     qtbot.waitUntil(lambda: bool(errors), timeout=15_000)

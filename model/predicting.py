@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from model.card import read_card
-from model.chips import list_chips
+from model.chips import CHIP_EXTENSIONS, list_chips
 from model.decoding import iter_decoded
-from model.errors import ChipError, ModelError
+from model.errors import ChipAuditError, ChipError, ModelError
 from model.files import atomic_write_text
 from model.labels import format_labels, label_matrix, read_labels
 from model.metrics import summary
@@ -104,6 +104,8 @@ def predict_folder(
     progress: Progress | None = None,
 ) -> FolderPrediction:
     listing = list_chips(folder)
+    if not listing.paths and not listing.errors:
+        raise ChipAuditError(f"{folder}: no chip files ({', '.join(CHIP_EXTENSIONS)}) in it")
     classifier = load_model(model_path)
     result = predict_paths(classifier, listing.paths, tta, progress)
     result.errors[:0] = listing.errors
@@ -146,6 +148,10 @@ def evaluate_folder(
     labels = read_labels(labels_path)
     listing = list_chips(folder)
     labelled = [p for p in listing.paths if p.stem in labels]
+    if not labelled:  # scores of nothing would print as a table of zeros
+        n = len(listing.paths)
+        why = f"none of its {n} chips has a row in {labels_path}" if n else "no chip files in it"
+        raise ChipAuditError(f"{folder}: nothing to score ({why})")
     on_disk = {p.stem for p in listing.paths}
     classifier = load_model(model_path)
     report, result = score_paths(classifier, labelled, labels, tta, progress)

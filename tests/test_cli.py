@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.chips import list_chips
 from model.labels import label_matrix, read_labels, write_labels
 from model.metrics import fbeta_samples
 from model.tags import TAGS, to_vector
@@ -190,6 +191,26 @@ def test_predict_nonexistent_folder(tmp_path: Path, tiny_model: Path) -> None:
     folder = tmp_path / "no such folder"
     result = run("predict", folder, "--model", tiny_model)
     assert_user_error(result, str(folder), "no such folder")
+
+
+def test_nothing_to_predict_or_score_is_a_user_error(
+    small_folder: Path, labelled_names: list[str], tiny_model: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a chip")
+    out = tmp_path / "out.csv"
+    result = run("predict", empty, "--model", tiny_model, "--out", out)
+    assert_user_error(result, str(empty), "no chip files")
+    assert not out.exists()
+
+    other = tmp_path / "other.csv"  # labels for none of the folder's chips
+    write_labels(other, {"train_999999": ("clear",)})
+    result = run("evaluate", small_folder, "--labels", other, "--model", tiny_model)
+    chips = len(list_chips(small_folder).paths)
+    assert_user_error(result, str(small_folder), f"none of its {chips} chips", str(other))
+    result = run("evaluate", empty, "--labels", other, "--model", tiny_model)
+    assert_user_error(result, str(empty), "nothing to score (no chip files in it)")
 
 
 def test_evaluate_labels_with_unknown_tag(

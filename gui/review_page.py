@@ -39,8 +39,12 @@ def describe(changes: list[Change], names: list[str], rows: list[int]) -> str:
         for tag, new in done
     ]
     what = ", ".join(words[:4]) + (" …" if len(words) > 4 else "")
-    where = names[rows[0]] if len(rows) == 1 else f"{len(rows)} chips"
-    return f"{what} ({where})"
+    return f"{what} ({which_chips(names, rows)})"
+
+
+def which_chips(names: list[str], rows: list[int]) -> str:
+    """The chip's name, or how many chips: "train_3", "12 chips"."""
+    return names[rows[0]] if len(rows) == 1 else f"{len(rows)} chips"
 
 
 class NoticeBar(QFrame):
@@ -233,10 +237,7 @@ class ReviewPage(QWidget):
         review, rows = self.review, self.selected_rows()
         if self._edit(lambda: review.mark_reviewed(rows)) is None:
             return  # not kept: stay on the chip
-        names = [review.names[r] for r in rows]
-        self.message.emit(
-            f"Marked {names[0] if len(names) == 1 else f'{len(names)} chips'} reviewed"
-        )
+        self.message.emit(f"Marked {which_chips(review.names, rows)} reviewed")
         index = self.grid.currentIndex()
         if index.isValid() and index.row() + 1 < self.model.rowCount():
             self.select_row(self.model.review_row(self.model.index(index.row() + 1)))

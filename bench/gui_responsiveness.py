@@ -1,7 +1,8 @@
 """Does the review window stay responsive while it predicts a big folder?
 
-Unpacks the 32 px training chips (all 36,329, or --limit N) to a temporary folder, writes their
-labels from train_v2.csv beside them, opens the folder in the real MainWindow and lets it predict
+Unpacks the 32 px training chips (all 36,329, or --limit N; --copies K unpacks them K times under
+other names, for a folder of K x 36,329) to a temporary folder, writes their labels from
+train_v2.csv beside them, opens the folder in the real MainWindow and lets it predict
 everything with --model, while a 10 ms timer on the main thread measures how late each tick comes
 (a stall: the gap between ticks less 10 ms). Prints:
 
@@ -13,7 +14,8 @@ everything with --model, while a 10 ms timer on the main thread measures how lat
 
 The temporary folder, and the review session written there, are removed at the end. Usage:
 
-    python bench/gui_responsiveness.py [--model M.keras] [--limit N] [--tar T] [--labels CSV]
+    python bench/gui_responsiveness.py [--model M.keras] [--limit N] [--copies K] [--tar T]
+                                       [--labels CSV]
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="a .keras model")
     parser.add_argument("--limit", type=int, help="unpack only the first N chips of the tar")
+    parser.add_argument(
+        "--copies", type=int, default=1, help="unpack the chips K times (copy2_train_1, ...)"
+    )
     parser.add_argument("--tar", type=Path, default=PLANET / "train-jpg-32px.tar")
     parser.add_argument("--labels", type=Path, default=PLANET / "train_v2.csv")
     parser.add_argument(
@@ -44,9 +49,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def unpack(tar_path: Path, dest: Path, limit: int | None) -> list[str]:
-    """The tar's .jpg files, flat into dest (by base name: no path from the archive is used)."""
-    dest.mkdir(parents=True)
+def unpack(tar_path: Path, dest: Path, limit: int | None, copies: int = 1) -> list[str]:
+    """The tar's .jpg files, flat into dest (by base name: no path from the archive is used),
+    `copies` times: the first under their own names, the others prefixed copyK_."""
+    dest.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     with tarfile.open(tar_path) as tar:
         for member in tar:
@@ -58,8 +64,11 @@ def unpack(tar_path: Path, dest: Path, limit: int | None) -> list[str]:
             source = tar.extractfile(member)
             if source is None:
                 continue
-            (dest / base).write_bytes(source.read())
-            names.append(base[: -len(".jpg")])
+            data = source.read()
+            for k in range(copies):
+                prefix = f"copy{k + 1}_" if k else ""
+                (dest / (prefix + base)).write_bytes(data)
+                names.append(prefix + base[: -len(".jpg")])
     return names
 
 
@@ -74,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         print("--limit must be at least 1", file=sys.stderr)
         return 2
+    if args.copies < 1:
+        print("--copies must be at least 1", file=sys.stderr)
+        return 2
 
     # The review session goes with the folder.
     return common.in_work_folder(
@@ -84,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, work: Path) -> int:
     started = time.perf_counter()
     folder = work / "train-jpg-32px"
-    names = unpack(args.tar, folder, args.limit)
+    names = unpack(args.tar, folder, args.limit, args.copies)
     if not names:
         print(f"{args.tar}: no .jpg chips in it", file=sys.stderr)
         return 2
@@ -96,7 +108,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     all_labels = read_labels(args.labels)
     labels_path = work / "labels.csv"
-    write_labels(labels_path, {n: all_labels[n] for n in names if n in all_labels})
+    original = {n: n.split("_", 1)[1] if n.startswith("copy") else n for n in names}
+    write_labels(
+        labels_path,
+        {n: all_labels[original[n]] for n in names if original[n] in all_labels},
+    )
 
     from PySide6.QtCore import QObject, Slot
 

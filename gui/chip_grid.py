@@ -21,6 +21,17 @@ REVIEWED = QColor(60, 170, 90)
 CHANGED = QColor(70, 130, 230)
 
 
+def contiguous_runs(sorted_positions: list[int]) -> list[tuple[int, int]]:
+    """[1, 2, 3, 7, 8] -> [(1, 3), (7, 8)]: first and last of each run of adjacent integers."""
+    runs: list[tuple[int, int]] = []
+    for k in sorted_positions:
+        if runs and k <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(k, runs[-1][1]))
+        else:
+            runs.append((k, k))
+    return runs
+
+
 class ChipListModel(QAbstractListModel):
     def __init__(self, review: Review, thumbnails: ThumbnailLoader) -> None:
         super().__init__()
@@ -100,10 +111,11 @@ class ChipListModel(QAbstractListModel):
             if len(self.order):
                 self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1))
             return
-        for i in rows:
-            index = self.index_of(i)
-            if index.isValid():
-                self.dataChanged.emit(index, index)
+        # One signal per run of adjacent grid positions: a batch of predictions in folder order
+        # is usually one run, not one emit per chip.
+        positions = sorted(k for k in (self.position.get(i) for i in rows) if k is not None)
+        for first, last in contiguous_runs(positions):
+            self.dataChanged.emit(self.index(first), self.index(last))
 
     def _thumbnail_ready(self, name: str) -> None:
         i = self.review.index.get(name)

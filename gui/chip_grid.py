@@ -39,14 +39,12 @@ class ChipListModel(QAbstractListModel):
         self.thumbnails = thumbnails
         self.order = np.arange(len(review.names))
         self.position = {int(i): k for k, i in enumerate(self.order)}
-        self._badges: dict[int, dict[str, bool]] | None = None
         thumbnails.ready.connect(self._thumbnail_ready)
 
     def set_order(self, order: np.ndarray) -> None:
         self.beginResetModel()
         self.order = order
         self.position = {int(i): k for k, i in enumerate(order)}
-        self._badges = None
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -77,36 +75,27 @@ class ChipListModel(QAbstractListModel):
         return None
 
     def _badge(self, i: int) -> dict[str, bool]:
-        if self._badges is None:
-            yes_no, no_yes = self.review.disagreements()
-            self._disagree = (yes_no | no_yes).any(axis=1)
-            self._violating = self.review.violation_counts() > 0
-            self._badges = {}
-        badge = self._badges.get(i)
-        if badge is None:
-            name = self.review.names[i]
-            badge = {
-                "disagree": bool(self._disagree[i]),
-                "violation": bool(self._violating[i]),
-                "reviewed": self.review.is_reviewed(i),
-                "changed": self.review.is_changed(i),
-                "broken": name in self.review.broken or name in self.thumbnails.broken,
-            }
-            self._badges[i] = badge
-        return badge
+        badges = self.review.badges()  # cached by the review until something changes
+        name = self.review.names[i]
+        return {
+            "disagree": bool(badges.disagree[i]),
+            "violation": bool(badges.violation[i]),
+            "reviewed": bool(badges.reviewed[i]),
+            "changed": bool(badges.changed[i]),
+            "broken": bool(badges.broken[i]) or name in self.thumbnails.broken,
+        }
 
     def _tooltip(self, i: int) -> str:
-        name = self.review.names[i]
-        reason = self.review.broken.get(name) or self.thumbnails.broken.get(name)
+        chip = self.review.chip(i)
+        reason = chip.broken or self.thumbnails.broken.get(chip.name)
         if reason:
-            return f"{name}: cannot be read ({reason})"
-        lines = [name, "tags: " + (" ".join(self.review.tags_now(i)) or "(none)")]
-        lines.extend("rule: " + v for v in self.review.violations(i))
+            return f"{chip.name}: cannot be read ({reason})"
+        lines = [chip.name, "tags: " + (" ".join(chip.tags_now) or "(none)")]
+        lines.extend("rule: " + v for v in chip.violations)
         return "\n".join(lines)
 
     def refresh_rows(self, rows: list[int] | None = None) -> None:
         """Badges may have changed (new predictions, an edit): repaint these rows, or all."""
-        self._badges = None
         if rows is None or len(rows) > 200:
             if len(self.order):
                 self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1))

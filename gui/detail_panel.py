@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.keys import TAG_KEYS
+from gui.actions import TAG_KEYS
 from model.chips import decode_rgb, is_tiff, read_bands, tiff_false_colour, tiff_rgb
 from model.errors import ChipAuditError
 from model.review import Review
@@ -201,10 +201,10 @@ class DetailPanel(QWidget):
         self.legend.setEnabled(False)
         layout.addWidget(self.legend)
 
-    def show_chip(self, review: Review, row: int | None) -> None:
+    def show_chip(self, review: Review | None, row: int | None) -> None:
         changed_chip = row != self.row or review is not self.review
         self.review, self.row = review, row
-        if row is None:
+        if review is None or row is None:
             self.title.setText("No chip selected")
             self.image.set_pixmap(None, "")
             self._fill_table()
@@ -240,51 +240,50 @@ class DetailPanel(QWidget):
             self.image.set_pixmap(None, f"Cannot show this chip: {getattr(self, '_error', '')}")
 
     def _fill_table(self) -> None:
-        review, row = self.review, self.row
+        chip = None
+        if self.review is not None and self.row is not None:
+            chip = self.review.chip(self.row)
         palette = self.palette()
         for r, tag in enumerate(TAGS):
             items = [self.table.item(r, c) for c in range(len(COLUMNS))]
             for item in items:
                 item.setBackground(palette.color(QPalette.ColorRole.Base))
-            if review is None or row is None:
+            if chip is None:
                 for item in items[2:]:
                     item.setText("")
                     item.setData(PROB_ROLE, None)
                 continue
-            crowd_known = bool(review.has_label[row])
-            crowd = tag in review.crowd_tags(row)
-            prob = float(review.probs[row, r])
-            predicted = not np.isnan(prob)
-            call = bool(review.calls[row, r])
-            now = bool(review.current[row, r] > 0.5)
-            items[2].setText(("yes" if crowd else "·") if crowd_known else "–")
-            items[3].setData(PROB_ROLE, prob if predicted else None)
-            items[3].setData(THRESH_ROLE, float(review.thresholds[r]))
+            crowd = tag in chip.crowd
+            predicted = chip.probs is not None
+            call = bool(chip.calls[r])
+            now = bool(chip.now[r])
+            items[2].setText(("yes" if crowd else "·") if chip.crowd_known else "–")
+            items[3].setData(PROB_ROLE, float(chip.probs[r]) if predicted else None)
+            items[3].setData(THRESH_ROLE, float(chip.thresholds[r]))
             items[4].setText(("yes" if call else "·") if predicted else "…")
-            changed = crowd_known and now != crowd or not crowd_known and now
+            changed = chip.crowd_known and now != crowd or not chip.crowd_known and now
             items[5].setText(("yes" if now else "·") + (" ✎" if changed else ""))
             items[5].setToolTip(
                 "changed from the crowd's label" if changed else "click or press the key to change"
             )
-            if predicted and crowd_known and call != now:
+            if predicted and chip.crowd_known and call != now:
                 colour = MODEL_YES if call else MODEL_NO
                 for item in items:
                     item.setBackground(colour)
-        if review is None or row is None:
+        if chip is None:
             self.violations.setText("")
             return
-        name = review.names[row]
         status = []
-        if review.is_reviewed(row):
+        if chip.reviewed:
             status.append("reviewed")
-        if review.is_changed(row):
+        if chip.changed:
             status.append("changed")
-        if name in review.broken:
+        if chip.broken:
             status.append("cannot be read")
         if self.selected > 1:  # a key will change all of them: say so where the eyes are
             status.append(f"keys act on all {self.selected} selected chips")
-        self.title.setText(name + (f"  ({', '.join(status)})" if status else ""))
-        problems = review.violations(row)
+        self.title.setText(chip.name + (f"  ({', '.join(status)})" if status else ""))
+        problems = chip.violations
         self.violations.setText("Rule broken: " + "; ".join(problems) if problems else "")
 
     def set_selected_count(self, count: int) -> None:

@@ -82,10 +82,11 @@ class NoticeBar(QFrame):
 
 
 class ReviewPage(QWidget):
-    edited = Signal()  # decisions changed: the window updates counts and undo state
+    """Shows one review and forwards the user's edits to it. Redraws on the review's own change
+    notices: an edit here, a decision from another window, predictions arriving."""
+
     message = Signal(str)  # one line for the status bar: what an action just did
     edit_failed = Signal(str)  # an edit the session file refused: nothing was kept
-    current_changed = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,7 +127,8 @@ class ReviewPage(QWidget):
         self._placeholder_row: int | None = None
 
     # --- review ---------------------------------------------------------------------------
-    def set_review(self, review: Review, position: str | None = None) -> None:
+    def set_review(self, review: Review) -> None:
+        self._unsubscribe()
         self.review = review
         self.thumbnails.clear()
         self.model = ChipListModel(review, self.thumbnails)
@@ -136,12 +138,49 @@ class ReviewPage(QWidget):
             lambda *_: self.detail.set_selected_count(len(self.selected_rows()))
         )
         self.model.set_order(review.query(self.filters.query()))
-        start = review.index.get(position) if position else None
+        position = review.position
+        start = review.row_of(position) if position else None
         first = int(self.model.order[0]) if len(self.model.order) else None
         self.select_row(start if start is not None else first)
         # A first visit starts on whatever sorts first before predictions exist; once they do,
         # the re-sort moves to the top suspect unless the reviewer has gone elsewhere.
         self._placeholder_row = first if start is None else None
+        events = review.events
+        events.edited.connect(self._rows_changed)
+        events.predictions.connect(self._predictions_changed)
+        events.broken.connect(self._rows_changed)
+        events.reloaded.connect(self._everything_changed)
+        events.model.connect(self._model_changed)
+
+    def _unsubscribe(self) -> None:
+        if self.review is None:
+            return
+        events = self.review.events
+        events.edited.disconnect(self._rows_changed)
+        events.predictions.disconnect(self._predictions_changed)
+        events.broken.disconnect(self._rows_changed)
+        events.reloaded.disconnect(self._everything_changed)
+        events.model.disconnect(self._model_changed)
+
+    def _rows_changed(self, rows: list[int], **_info) -> None:
+        if self.model is not None:
+            self.model.refresh_rows(rows)
+        current = self.current_row()
+        if current is not None and current in set(rows):
+            self.detail.show_chip(self.review, current)
+
+    def _predictions_changed(self, rows: list[int]) -> None:
+        self._rows_changed(rows)
+        self.requery_soon()
+
+    def _everything_changed(self) -> None:
+        if self.model is not None:
+            self.model.refresh_rows(None)
+        self.detail.show_chip(self.review, self.current_row())
+
+    def _model_changed(self, card) -> None:
+        self._everything_changed()
+        self.requery_soon()
 
     def apply_query(self, query: ChipQuery) -> None:
         if self.review is None or self.model is None:
@@ -157,6 +196,16 @@ class ReviewPage(QWidget):
 
     def requery_soon(self) -> None:
         self._requery.start()
+
+    def requery_pending(self) -> bool:
+        return self._requery.isActive()
+
+    def close_review(self) -> None:
+        """Let go of the review (the window is closing): nothing pending may reach it."""
+        self._requery.stop()
+        self._unsubscribe()
+        self.review = None
+        self.detail.show_chip(None, None)
 
     def _resort(self) -> None:
         placeholder, self._placeholder_row = self._placeholder_row, None
@@ -201,11 +250,12 @@ class ReviewPage(QWidget):
             return
         row = self.model.review_row(current)
         self.detail.show_chip(self.review, row)
-        self.current_changed.emit(row)
+        self.review.position = self.review.names[row]
 
     # --- edits ----------------------------------------------------------------------------
     def _edit(self, make: Callable[[], list[Change]], verb: str = "") -> list[Change] | None:
-        """Make one edit and show it; where the session file refused it, say so (nothing kept)."""
+        """Make one edit and say what it did; where the session file refused it, say so
+        (nothing kept). The views redraw on the review's own notice."""
         if self.review is None or self.model is None:
             return None
         try:
@@ -213,12 +263,9 @@ class ReviewPage(QWidget):
         except ChipAuditError as exc:
             self.edit_failed.emit(str(exc))
             return None
-        rows = self.review.rows_of(changes)
         if verb:
+            rows = self.review.rows_of(changes)
             self.message.emit(f"{verb}: {describe(changes, self.review.names, rows)}")
-        self.model.refresh_rows(rows)
-        self.detail.show_chip(self.review, self.current_row())
-        self.edited.emit()
         return changes
 
     def toggle_tag(self, tag: str) -> None:
@@ -242,16 +289,17 @@ class ReviewPage(QWidget):
         if index.isValid() and index.row() + 1 < self.model.rowCount():
             self.select_row(self.model.review_row(self.model.index(index.row() + 1)))
 
-    def next_suspect(self) -> bool:
+    def next_suspect(self) -> None:
         if self.review is None or self.model is None:
-            return False
+            return
         row = self.review.next_suspect(self.current_row())
         if row is None:
-            return False
+            self.message.emit("No unreviewed suspect chip left.")
+            return
         if not self.model.index_of(row).isValid():  # hidden by the filter: show everything
             self.filters.reset()
         self.select_row(row)
-        return True
+        self.message.emit(f"Next suspect: {self.review.names[row]}")
 
     def undo(self) -> None:
         if self.review is not None:
@@ -267,11 +315,3 @@ class ReviewPage(QWidget):
             rows = self.review.rows_of(changes)
             if rows and self.current_row() not in rows:
                 self.select_row(rows[0])
-
-    # --- predictions ----------------------------------------------------------------------
-    def predictions_arrived(self, rows: list[int]) -> None:
-        if self.model is not None:
-            self.model.refresh_rows(rows)
-        current = self.current_row()
-        if current is not None and current in set(rows):
-            self.detail.show_chip(self.review, current)

@@ -1,17 +1,22 @@
 """Background work for the window: the inference thread and thumbnail decoding.
 
-The inference worker follows Orange's pattern: a plain function does the work
-(`model.predicting.predict_paths`), the worker hands it a cancel flag and forwards its progress
-and partial results to the window as signals. One long-lived QThread owns the Keras model, so
-Keras is never called from two threads, and the main thread never waits on it.
+After Orange's `concurrent.py`: the work is a plain function (`model.predicting.predict_paths`)
+given a cancel flag, a progress callback and a callback for partial results; the worker forwards
+those as signals. Every job carries the id of the run it belongs to, and every signal carries it
+back: the receiver (gui/prediction.py) accepts only the current run's results, so a batch already
+on its way when the user switched folders or models can never land. One long-lived QThread owns
+the Keras model, so Keras is never called from two threads, and the window's thread never waits
+on it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,103 +25,115 @@ from PySide6.QtGui import QImage
 
 from model.errors import CancelledError, ChipAuditError
 
+_run_ids = itertools.count(1)
+
+
+@dataclass
+class PredictionJob:
+    """One run: these chips with this model. Its flags are set from the window's thread and read
+    by the worker between batches."""
+
+    model_path: str
+    paths: list[Path]
+    version: str  # the model version the review expects; a mismatch fails the run
+    tta: bool = False
+    run_id: int = field(default_factory=lambda: next(_run_ids))
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    resume: threading.Event = field(default_factory=threading.Event)
+    holding: bool = False  # paused and waiting, nothing in flight
+
+    def __post_init__(self) -> None:
+        self.resume.set()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.resume.set()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.resume.clear()
+        else:
+            self.resume.set()
+
+    def should_stop(self) -> bool:
+        """Called by the worker before each batch: hold here while paused."""
+        while not self.resume.wait(0.1):
+            self.holding = True
+            if self.cancelled.is_set():
+                break
+        self.holding = False
+        return self.cancelled.is_set()
+
 
 class InferenceWorker(QObject):
-    """Lives in its own QThread. Loads a model once per path and predicts lists of chips."""
+    """Lives in its own QThread. Loads a model once per path and runs one job at a time."""
 
-    started = Signal(int)  # total chips
-    batch_ready = Signal(object, object, str)  # names, probs (n, 17), model version
-    progress = Signal(int, int, float)  # done, total, chips per second
-    finished = Signal(str, float)  # model version, seconds
-    cancelled = Signal()
-    failed = Signal(str)
-    chip_failed = Signal(str, str)  # chip name, reason: shown as broken, the rest go on
+    started = Signal(int, int)  # run id, total chips
+    batch_ready = Signal(int, object, object)  # run id, names, probs (n, 17)
+    progress = Signal(int, int, int, float)  # run id, done, total, chips per second
+    finished = Signal(int, float)  # run id, seconds
+    cancelled = Signal(int)  # run id
+    failed = Signal(int, str)  # run id, message
+    chip_failed = Signal(int, str, str)  # run id, chip name, reason
 
     def __init__(self) -> None:
         super().__init__()
         self._classifier = None
         self._model_path: str | None = None
-        self._cancel = threading.Event()
-        self._resume = threading.Event()
-        self._resume.set()
-        self.holding = False  # paused and waiting, nothing in flight
 
-    # Called from the main thread: plain flags, no queued call needed.
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._resume.set()
-
-    def set_paused(self, paused: bool) -> None:
-        if paused:
-            self._resume.clear()
-        else:
-            self._resume.set()
-
-    def _should_stop(self) -> bool:
-        while not self._resume.wait(0.1):  # paused: hold the next batch here
-            self.holding = True
-            if self._cancel.is_set():
-                break
-        self.holding = False
-        return self._cancel.is_set()
-
-    @Slot(str, object, bool, str)
-    def predict(self, model_path: str, paths: list[Path], tta: bool, session_path: str) -> None:
-        """Predict `paths`, saving each batch to the review session from this thread (its own
-        SQLite connection), so the main thread only updates what it shows."""
+    @Slot(object)
+    def run(self, job: PredictionJob) -> None:
         from model.classifier import Classifier
         from model.predicting import predict_paths
-        from model.session import ReviewSession
 
-        self._cancel.clear()
+        run_id = job.run_id
+        if job.cancelled.is_set():  # superseded while it waited behind the previous run
+            self.cancelled.emit(run_id)
+            return
         started = time.monotonic()
-        store = None
         try:
-            if self._classifier is None or self._model_path != model_path:
-                self._classifier = Classifier.load(model_path)
-                self._model_path = model_path
-            self.started.emit(len(paths))
-            store = ReviewSession(session_path) if session_path else None
-            version = self._classifier.version
-
-            def batch_done(names: list[str], probs: np.ndarray) -> None:
-                if store is not None:
-                    store.store_predictions(version, names, probs)
-                self.batch_ready.emit(list(names), np.array(probs), version)
+            if self._classifier is None or self._model_path != job.model_path:
+                self._classifier = Classifier.load(job.model_path)
+                self._model_path = job.model_path
+            if self._classifier.version != job.version:
+                raise ChipAuditError(
+                    f"{job.model_path}: the model file is version {self._classifier.version},"
+                    f" its card said {job.version}; choose the model again"
+                )
+            self.started.emit(run_id, len(job.paths))
 
             def report(done: int, total: int) -> None:
                 rate = done / max(time.monotonic() - started, 1e-6)
-                self.progress.emit(done, total, rate)
+                self.progress.emit(run_id, done, total, rate)
 
             result = predict_paths(
                 self._classifier,
-                paths,
-                tta,
+                job.paths,
+                job.tta,
                 report,
-                self._should_stop,
-                on_batch=batch_done,
+                job.should_stop,
+                on_batch=lambda names, probs: self.batch_ready.emit(
+                    run_id, list(names), np.array(probs)
+                ),
             )
             for error in result.errors:
-                self.chip_failed.emit(Path(error.path).stem, error.reason)
+                self.chip_failed.emit(run_id, Path(error.path).stem, error.reason)
         except CancelledError:
-            self.cancelled.emit()
+            self.cancelled.emit(run_id)
             return
         except ChipAuditError as exc:
-            self.failed.emit(str(exc))
+            self.failed.emit(run_id, str(exc))
             return
         except Exception as exc:  # the thread must survive anything a model throws
-            self.failed.emit(f"prediction failed: {type(exc).__name__}: {exc}")
+            self.failed.emit(run_id, f"prediction failed: {type(exc).__name__}: {exc}")
             return
-        finally:
-            if store is not None:
-                store.close()
-        self.finished.emit(self._classifier.version, time.monotonic() - started)
+        self.finished.emit(run_id, time.monotonic() - started)
 
 
 class InferenceThread(QObject):
-    """Owns the worker and its thread; the window talks to this."""
+    """Owns the worker and its thread. Jobs queue in the thread's event loop and run in order."""
 
-    request = Signal(str, object, bool, str)
+    request = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -124,29 +141,26 @@ class InferenceThread(QObject):
         self.thread.setObjectName("inference")
         self.worker = InferenceWorker()
         self.worker.moveToThread(self.thread)
-        self.request.connect(self.worker.predict)
+        self.request.connect(self.worker.run)
         self.thread.start()
 
-    def predict(
-        self,
-        model_path: str | Path,
-        paths: list[Path],
-        session_path: str | Path = "",
-        tta: bool = False,
-    ) -> None:
-        self.worker.set_paused(False)
-        self.request.emit(str(model_path), list(paths), tta, str(session_path))
+    def submit(self, job: PredictionJob) -> None:
+        self.request.emit(job)
 
-    def stop(self) -> None:
-        self.worker.cancel()
+    def stop(self, job: PredictionJob | None = None) -> None:
+        if job is not None:
+            job.cancel()
         self.thread.quit()
         self.thread.wait(30000)
 
 
 class _ThumbnailJob(QRunnable):
-    def __init__(self, loader: ThumbnailLoader, name: str, path: Path, size: int) -> None:
+    def __init__(
+        self, loader: ThumbnailLoader, generation: int, name: str, path: Path, size: int
+    ) -> None:
         super().__init__()
-        self.loader, self.name, self.path, self.size = loader, name, path, size
+        self.loader, self.generation = loader, generation
+        self.name, self.path, self.size = name, path, size
 
     def run(self) -> None:
         from model.chips import thumbnail
@@ -161,19 +175,24 @@ class _ThumbnailJob(QRunnable):
             result = (QImage(), f"{type(exc).__name__}: {exc}")
         # RuntimeError: the window closed while this chip decoded; nobody is waiting for it.
         with contextlib.suppress(RuntimeError):
-            self.loader.decoded.emit(self.name, *result)
+            self.loader.decoded.emit(self.generation, self.name, *result)
 
 
 class ThumbnailLoader(QObject):
-    """Decodes thumbnails lazily in a small thread pool; keeps the most recent in memory."""
+    """Decodes thumbnails lazily in a small thread pool; keeps the most recent in memory.
 
-    decoded = Signal(str, QImage, str)  # name, image (null when broken), reason
+    Each folder is a generation: `clear()` starts a new one, and a job of an older generation
+    that finishes afterwards is dropped, so a chip never shows another folder's image.
+    """
+
+    decoded = Signal(int, str, QImage, str)  # generation, name, image (null when broken), reason
     ready = Signal(str)
 
     def __init__(self, size: int = 96, capacity: int = 3000, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.size = size
         self.capacity = capacity
+        self.generation = 0
         self.cache: OrderedDict[str, QImage] = OrderedDict()
         self.pending: set[str] = set()
         self.broken: dict[str, str] = {}
@@ -189,7 +208,7 @@ class ThumbnailLoader(QObject):
             return image
         if name not in self.pending and name not in self.broken:
             self.pending.add(name)
-            self.pool.start(_ThumbnailJob(self, name, path, self.size))
+            self.pool.start(_ThumbnailJob(self, self.generation, name, path, self.size))
         return None
 
     def shutdown(self) -> None:
@@ -198,13 +217,16 @@ class ThumbnailLoader(QObject):
         self.pool.waitForDone(2000)
 
     def clear(self) -> None:
+        self.generation += 1
         self.pool.clear()
         self.cache.clear()
         self.pending.clear()
         self.broken.clear()
 
-    @Slot(str, QImage, str)
-    def _store(self, name: str, image: QImage, reason: str) -> None:
+    @Slot(int, str, QImage, str)
+    def _store(self, generation: int, name: str, image: QImage, reason: str) -> None:
+        if generation != self.generation:
+            return  # decoded for a folder no longer shown
         self.pending.discard(name)
         if reason:
             self.broken[name] = reason

@@ -96,6 +96,14 @@ def is_tiff(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(TIFF_EXTENSIONS)
 
 
+def tiff_reliability_note() -> str:
+    """What a reviewer should know about the model's calls on a folder with analytic TIFFs."""
+    return (
+        "4-band TIFFs here: the model learnt from Planet's JPEG chips, and its calls on "
+        "stretched TIFFs are much less reliable (samples F2 0.53 on the 16 sample TIFFs)."
+    )
+
+
 def read_bands(path: str | os.PathLike[str]) -> np.ndarray:
     """A 4-band TIFF as (H, W, 4) uint16 in file band order (B, G, R, NIR), without loss."""
     import tifffile  # imported here: only TIFF users pay for it

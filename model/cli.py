@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="tags per chip for a folder, as a labels CSV")
     p.add_argument("folder", type=Path)
-    p.add_argument("--model", type=Path, help="a .keras model (default: the bundled one)")
+    p.add_argument("--model", type=Path, help="a .keras model (default: the app's active model)")
     p.add_argument("--out", type=Path, help="labels CSV to write (default: stdout)")
     p.add_argument("--probs", type=Path, help="also write each tag's probability to this CSV")
     p.add_argument("--tta", action="store_true", help="average 8 flips and rotations")
@@ -135,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from model.card import read_card
     from model.errors import ModelError
-    from model.paths import BUNDLED_MODEL
+    from model.versions import active_model
 
-    path = args.model or BUNDLED_MODEL
+    active = active_model()
+    path, why = (args.model, "named with --model") if args.model else (active.path, active.why)
     if not Path(path).is_file():
         if args.model is None:
             raise ModelError(f"{path}: no bundled model yet; pass --model M")
@@ -147,6 +148,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(card.to_json(), end="")
         return EXIT_OK
     print(f"model        {path}")
+    print(f"why this one {why}")
     print(f"version      {card.version}   created {card.created}")
     print(f"architecture {card.architecture}, input {card.input_size} px")
     weather = "the likeliest one" if card.weather_rule == "argmax" else "each on its threshold"

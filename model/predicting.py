@@ -79,16 +79,18 @@ def predict_paths(
 
 
 def load_model(model_path: str | os.PathLike[str] | None = None) -> Classifier:
-    """The named model, or the bundled one. The path and card are checked before Keras is
-    imported, so a user's mistake is one line, not one line after TensorFlow's start-up chatter."""
+    """The named model, or the active one (the app's choice, else the bundled model). The path
+    and card are checked before Keras is imported, so a user's mistake is one line, not one line
+    after TensorFlow's start-up chatter."""
     from model.paths import BUNDLED_MODEL
+    from model.versions import active_model_path
 
-    if model_path is None and not BUNDLED_MODEL.is_file():
+    path = Path(model_path) if model_path is not None else active_model_path()
+    if model_path is None and path == BUNDLED_MODEL and not BUNDLED_MODEL.is_file():
         raise ModelError(
             f"{BUNDLED_MODEL}: no bundled model yet; train one with "
             "'python main.py train FOLDER --labels CSV --out M' and pass --model M"
         )
-    path = Path(model_path) if model_path is not None else BUNDLED_MODEL
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     read_card(path)

@@ -14,13 +14,56 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.errors import CancelledError, ChipAuditError
 from model.training import CancelFn, ProgressFn, TrainConfig, train
+
+if TYPE_CHECKING:
+    from model.review import Review
+
+
+def default_retrain_config(review: Review, start_from: Path) -> TrainConfig:
+    """The retrain a reviewer gets in one click: fine-tune `start_from` (the active model) on
+    the review's corrected labels and the folder's chips, with the validation fraction, epochs
+    and input size of its card.
+
+    The corrected labels are exported now, to a file of their own in the user's data folder, so
+    the trainer process reads exactly what the reviewer saw when they asked.
+    """
+    from model.card import read_card
+    from model.paths import user_data_dir
+    from model.versions import new_model_path
+
+    card = read_card(start_from) if Path(start_from).is_file() else None
+    recipe = card.recipe if card else {}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    labels = user_data_dir() / "retrain" / f"{review.folder.name}-{stamp}-labels.csv"
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    review.export_labels(labels)
+    base_lr = float(recipe.get("learning_rate", 1e-3))
+    # One validation set per folder: a model trained here validates on the chips its parent
+    # validated on, so neither model of a comparison has trained on them.
+    trained_on = card.data.get("folder") if card else None
+    same_folder = bool(trained_on) and Path(trained_on).resolve() == review.folder.resolve()
+    validation = card.data.get("validation_names") if same_folder else None
+    return TrainConfig(
+        folder=review.folder,
+        labels=labels,
+        out=new_model_path(),
+        init=str(start_from) if card else "scratch",
+        epochs=int(recipe.get("epochs", 10)),
+        input_size=int(card.input_size) if card else 32,
+        val_frac=float(recipe.get("val_frac", 0.1)),
+        # Fine-tuning takes smaller steps than training from scratch.
+        learning_rate=base_lr / 10 if card else base_lr,
+        architecture=card.architecture if card else "vgg16_bn",
+        validation_names=list(validation) if validation else None,
+    )
 
 
 def retrain(

@@ -17,17 +17,67 @@ import numpy as np
 
 from model.audit import chip_suspicion, disagreement_kinds, suspect_order, tag_suspicion
 from model.card import DEFAULT_THRESHOLD, ModelCard
-from model.chips import list_chips
+from model.chips import is_tiff, list_chips, tiff_reliability_note
+from model.events import EventGroup
 from model.files import atomic_write_text
 from model.labels import format_labels, read_labels
 from model.metrics import decide
-from model.session import REVIEWED, Change, ReviewSession
+from model.session import (
+    META_LABELS,
+    META_POSITION,
+    REVIEWED,
+    Change,
+    ReviewSession,
+)
 from model.tags import LAND_TAGS, TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations
 
 SORTS = ("suspicion", "name", "probability")
 KINDS = ("all", "disagreements", "model_yes_crowd_no", "model_no_crowd_yes", "violations", "broken")
 REVIEW_STATES = ("any", "unreviewed", "reviewed", "changed")
 NO_LABELS = "none"  # the session's labels when the user chose to review without any
+# What the review announces (model/events.py); every one is emitted on the thread that changed
+# the review, which for the window is its own thread.
+REVIEW_EVENTS = (
+    "edited",  # changes=list[Change], rows=list[int]: decisions made, undone or redone here
+    "reloaded",  # (no keywords): decisions another window wrote were picked up
+    "predictions",  # rows=list[int]: probabilities and calls changed on these chips
+    "model",  # card=ModelCard: another model (thresholds, cached predictions) is in use
+    "broken",  # rows=list[int]: these chips turned out unreadable
+)
+
+
+@dataclass(frozen=True)
+class ChipState:
+    """Everything a view shows of one chip, read at one moment."""
+
+    row: int
+    name: str
+    path: Path
+    crowd_known: bool  # the labels file has a row for it
+    crowd: tuple[str, ...]
+    probs: np.ndarray | None  # (17,), None until predicted
+    calls: np.ndarray  # (17,) bool: the model's calls (all False until predicted)
+    now: np.ndarray  # (17,) bool: the tags now, crowd's with decisions applied
+    thresholds: np.ndarray  # (17,)
+    reviewed: bool
+    changed: bool
+    broken: str  # why it cannot be read, or ""
+    violations: list[str]
+
+    @property
+    def tags_now(self) -> list[str]:
+        return [t for t, v in zip(TAGS, self.now) if v]
+
+
+@dataclass(frozen=True)
+class Badges:
+    """Per chip, for the grid's corner marks: all chips at once, as boolean arrays."""
+
+    disagree: np.ndarray
+    violation: np.ndarray
+    reviewed: np.ndarray
+    changed: np.ndarray
+    broken: np.ndarray
 
 
 @dataclass
@@ -78,6 +128,7 @@ class Review:
         none, if the user chose none); else, with `find_labels`, a labels CSV found in or beside
         the folder (`labels_found` says so). `no_labels` reviews without, and remembers that."""
         self.folder = Path(folder)
+        self.events = EventGroup(*REVIEW_EVENTS)
         listing = list_chips(self.folder)
         self.paths = listing.paths
         self.names = [p.stem for p in self.paths]
@@ -85,9 +136,9 @@ class Review:
         self.broken: dict[str, str] = {Path(e.path).stem: e.reason for e in listing.errors}
         self.session = session or ReviewSession.for_folder(self.folder)
         self.labels_found = False
-        stored = self.session.get_meta("labels") or ""
+        stored = self.session.get_meta(META_LABELS) or ""
         if no_labels:
-            self.session.set_meta("labels", NO_LABELS)
+            self.session.set_meta(META_LABELS, NO_LABELS)
         elif labels_path is None and stored and stored != NO_LABELS and Path(stored).is_file():
             labels_path = stored
         elif labels_path is None and stored != NO_LABELS and find_labels:
@@ -98,7 +149,7 @@ class Review:
             read_labels(self.labels_path) if self.labels_path else {}
         )
         if self.labels_path:
-            self.session.set_meta("labels", str(self.labels_path.resolve()))
+            self.session.set_meta(META_LABELS, str(self.labels_path.resolve()))
         n = len(self.names)
         self.has_label = np.array([name in self.crowd for name in self.names], dtype=bool)
         self.crowd_matrix = np.zeros((n, len(TAGS)), dtype=np.float32)
@@ -114,9 +165,19 @@ class Review:
         self.card: ModelCard | None = None
         self.thresholds = np.full(len(TAGS), DEFAULT_THRESHOLD, dtype=np.float32)
         self._suspicion: np.ndarray | None = None
+        self._badges: Badges | None = None
 
     def close(self) -> None:
+        """Close the session; subscribers are dropped so nothing reaches a closed review."""
+        self.events.disconnect_all()
         self.session.close()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _changed(self) -> None:
+        self._suspicion = None
+        self._badges = None
 
     # --- model -------------------------------------------------------------------------
     def set_model(self, card: ModelCard) -> int:
@@ -129,26 +190,32 @@ class Review:
         if names:
             self._put(names, np.stack([cached[n] for n in names]))
         self.calls = self._decide(self.probs)
-        self._suspicion = None
+        self._changed()
+        self.events.model.emit(card=card)
+        self.events.predictions.emit(rows=list(range(len(self.names))))
         return len(names)
 
     def unpredicted_paths(self) -> list[Path]:
         missing = np.isnan(self.probs[:, 0])
         return [p for p, m in zip(self.paths, missing) if m and p.stem not in self.broken]
 
-    def add_predictions(self, names: list[str], probs: np.ndarray, store: bool = True) -> list[int]:
-        """Take a batch of predictions (and save it in the session unless the caller already
-        did); returns the rows it touched."""
-        if store and self.card is not None:
-            self.session.store_predictions(self.card.version, names, probs)
-        return self._put(names, probs)
+    def add_predictions(self, names: list[str], probs: np.ndarray, version: str) -> list[int]:
+        """Take a batch of predictions made by model `version`, save it in the session (the one
+        writer of predictions) and announce it; returns the rows it touched. A batch from any
+        other model than the one in use is refused (empty list): it must never be shown."""
+        if self.card is None or version != self.card.version:
+            return []
+        self.session.store_predictions(version, names, probs)
+        rows = self._put(names, probs)
+        self.events.predictions.emit(rows=rows)
+        return rows
 
     def _put(self, names: list[str], probs: np.ndarray) -> list[int]:
         rows = [self.index[n] for n in names if n in self.index]
         keep = [k for k, n in enumerate(names) if n in self.index]
         self.probs[rows] = probs[keep]
         self.calls[rows] = self._decide(self.probs[rows])
-        self._suspicion = None
+        self._changed()
         return rows
 
     def _decide(self, probs: np.ndarray) -> np.ndarray:
@@ -156,11 +223,93 @@ class Review:
         return decide(np.nan_to_num(probs, nan=0.0), self.thresholds, rule) & ~np.isnan(probs)
 
     def mark_broken(self, name: str, reason: str) -> None:
+        if self.broken.get(name) == reason:
+            return
         self.broken[name] = reason
+        self._changed()
+        i = self.index.get(name)
+        self.events.broken.emit(rows=[i] if i is not None else [])
 
     @property
     def predicted(self) -> np.ndarray:
         return ~np.isnan(self.probs[:, 0])
+
+    # --- what views read ------------------------------------------------------------------
+    def chip(self, i: int) -> ChipState:
+        name = self.names[i]
+        predicted = not np.isnan(self.probs[i, 0])
+        return ChipState(
+            row=i,
+            name=name,
+            path=self.paths[i],
+            crowd_known=bool(self.has_label[i]),
+            crowd=self.crowd_tags(i),
+            probs=self.probs[i].copy() if predicted else None,
+            calls=self.calls[i].copy(),
+            now=self.current[i] > 0.5,
+            thresholds=self.thresholds.copy(),
+            reviewed=bool(self.reviewed[i]),
+            changed=self.is_changed(i),
+            broken=self.broken.get(name, ""),
+            violations=self.violations(i),
+        )
+
+    def badges(self) -> Badges:
+        """The grid's marks for every chip, computed once per change."""
+        if self._badges is None:
+            yes_no, no_yes = self.disagreements()
+            broken = np.zeros(len(self.names), dtype=bool)
+            for name in self.broken:
+                i = self.index.get(name)
+                if i is not None:
+                    broken[i] = True
+            self._badges = Badges(
+                disagree=(yes_no | no_yes).any(axis=1),
+                violation=self.violation_counts() > 0,
+                reviewed=self.reviewed.copy(),
+                changed=(self.current != self.crowd_matrix).any(axis=1),
+                broken=broken,
+            )
+        return self._badges
+
+    def row_of(self, name: str) -> int | None:
+        return self.index.get(name)
+
+    @property
+    def position(self) -> str | None:
+        """The chip the reviewer was last on (kept in the session)."""
+        return self.session.get_meta(META_POSITION)
+
+    @position.setter
+    def position(self, name: str) -> None:
+        self.session.set_meta(META_POSITION, name)
+
+    def can_undo(self) -> bool:
+        return self.session.can_undo()
+
+    def can_redo(self) -> bool:
+        return self.session.can_redo()
+
+    def labels_summary(self) -> str:
+        """Which labels are in use, in one phrase, for the notice above the grid."""
+        if self.labels_path is None:
+            return "No labels"
+        return (
+            f"the labels in {self.labels_path} ({len(self.crowd):,} rows, "
+            f"{int(self.has_label.sum()):,} of {len(self.names):,} chips labelled)"
+        )
+
+    def has_tiffs(self) -> bool:
+        return any(is_tiff(p) for p in self.paths)
+
+    def tiff_note(self) -> str:
+        """What the reviewer should know about the model's calls here, or "" (no TIFFs)."""
+        return tiff_reliability_note() if self.has_tiffs() else ""
+
+    def retrain_chip_count(self) -> int:
+        """Chips a retrain on this review learns from: labelled ones, and unlabelled ones the
+        reviewer tagged."""
+        return int(self.has_label.sum()) + int((self.decided & ~self.has_label).sum())
 
     # --- per chip ----------------------------------------------------------------------
     def tags_now(self, i: int) -> list[str]:
@@ -324,7 +473,8 @@ class Review:
         self.reviewed[:] = False
         self.decided[:] = False
         self._replay_session()
-        self._suspicion = None
+        self._changed()
+        self.events.reloaded.emit()
 
     def _replay_session(self) -> None:
         for chip in self.session.decided_chips() + self.session.reviewed_chips():
@@ -338,7 +488,9 @@ class Review:
     def _after(self, made: list[Change]) -> list[Change]:
         for chip in {c.chip for c in made}:
             self._refresh_current(chip)
-        self._suspicion = None
+        self._changed()
+        if made:
+            self.events.edited.emit(changes=made, rows=self.rows_of(made))
         return made
 
     def _refresh_current(self, chip: str) -> None:
@@ -418,3 +570,22 @@ class Review:
         }
         atomic_write_text(path, format_labels(labels))
         return len(labels)
+
+
+def open_review(
+    folder: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str] | None = None,
+    use_labels: bool = True,
+    card: ModelCard | None = None,
+) -> Review:
+    """Everything opening a folder takes, for a background thread: list the chips, read the
+    labels (given, remembered by the session, or found in or beside the folder), open the session,
+    and take `card`'s cached predictions."""
+    review = Review(folder, labels_path, find_labels=True, no_labels=not use_labels)
+    try:
+        if card is not None:
+            review.set_model(card)
+    except BaseException:
+        review.close()
+        raise
+    return review

@@ -25,6 +25,10 @@ from model.tags import TAGS
 # How long a write waits for another window's write to the same session before giving up.
 LOCK_TIMEOUT_S = 10.0
 REVIEWED = "(reviewed)"  # pseudo-tag: marking a chip reviewed is a decision like any other
+# Keys of the session's meta table.
+META_FOLDER = "folder"  # the chip folder's real path
+META_LABELS = "labels"  # the labels CSV in use, or "none"
+META_POSITION = "position"  # the chip the reviewer was on
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS decisions (
@@ -69,7 +73,11 @@ class ReviewSession:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
+            # A review is opened on a background thread and then used on the window's thread
+            # only: one thread at a time, never two at once.
+            self.db = sqlite3.connect(
+                self.path, timeout=LOCK_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
@@ -84,8 +92,8 @@ class ReviewSession:
     @classmethod
     def for_folder(cls, folder: str | os.PathLike[str]) -> ReviewSession:
         session = cls(session_path_for(folder))
-        if session.get_meta("folder") is None:
-            session.set_meta("folder", str(Path(folder).resolve()))
+        if session.get_meta(META_FOLDER) is None:
+            session.set_meta(META_FOLDER, str(Path(folder).resolve()))
         return session
 
     def close(self) -> None:

@@ -1,4 +1,9 @@
-"""Model versions: the bundled model and every model trained here, each a folder with its card."""
+"""Model versions: the bundled model, every model trained here, and which one is active.
+
+The active model is a user setting (model/settings.py) shared by the app and the command line:
+`predict` and `evaluate` without `--model` use the model the app uses, and `info` says which one
+and why.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from model.card import ModelCard, read_card
 from model.errors import ModelError
 from model.paths import BUNDLED_MODEL, models_dir
+from model.settings import load_settings, update_settings
 
 MODEL_FILE = "model.keras"
 
@@ -23,6 +29,12 @@ class ModelEntry:
     @property
     def label(self) -> str:
         return ("bundled " if self.bundled else "") + self.card.version
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    path: Path
+    why: str  # one line: "chosen in the app", "the bundled model (none chosen)", ...
 
 
 def list_models() -> list[ModelEntry]:
@@ -46,3 +58,27 @@ def new_model_path() -> Path:
     """Where the next trained model goes: its own folder, named by the time it started."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return models_dir() / stamp / MODEL_FILE
+
+
+def active_model() -> ActiveModel:
+    """The model the app and the command line use when none is named, and why that one."""
+    chosen = load_settings().active_model
+    if not chosen:
+        return ActiveModel(BUNDLED_MODEL, "the bundled model (no other model chosen)")
+    path = Path(chosen)
+    if path.is_file():
+        return ActiveModel(path, "chosen in the app (Model > Models…)")
+    return ActiveModel(BUNDLED_MODEL, f"the bundled model: the chosen model {path} is missing")
+
+
+def active_model_path() -> Path:
+    return active_model().path
+
+
+def set_active_model(path: str | Path) -> None:
+    """Make `path` the active model for the app and the command line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    is_bundled = path.resolve() == BUNDLED_MODEL.resolve()
+    update_settings(active_model="" if is_bundled else str(path.resolve()))

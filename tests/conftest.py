@@ -143,15 +143,31 @@ def labelled_folder(chips_dir: Path, chip_labels: dict[str, tuple[str, ...]]):
 @pytest.fixture
 def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     """The window's show_error calls, recorded instead of shown in a modal box."""
-    import gui.main_window as main_window
+    import gui.dialogs
 
     calls: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
-        main_window,
+        gui.dialogs,
         "show_error",
         lambda parent, title, message, hint="": calls.append((title, message, hint)),
     )
     return calls
+
+
+@pytest.fixture
+def open_and_wait(qtbot):
+    """open_and_wait(window, folder, labels=None, use_labels=True) -> bool: open a folder as the
+    user does (off the window's thread) and wait until it is shown (True) or refused (False)."""
+
+    def open_folder(window, folder, labels=None, use_labels: bool = True) -> bool:
+        outcome: list[bool] = []
+        window.review_opened.connect(lambda _review: outcome.append(True))
+        window.open_failed.connect(lambda _message: outcome.append(False))
+        window.open_folder(folder, labels, use_labels)
+        qtbot.waitUntil(lambda: bool(outcome), timeout=60_000)
+        return outcome[0]
+
+    return open_folder
 
 
 @pytest.fixture(scope="session")

@@ -15,20 +15,22 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QProcess, QSettings, Qt, QTimer
+from PySide6.QtCore import QProcess, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-import gui.main_window as main_window
-from gui.keys import TAG_KEYS
+import gui.dialogs
+from gui.actions import TAG_KEYS
 from gui.main_window import MainWindow
 from gui.models_dialog import ModelsDialog
 from gui.retrain_dialog import RetrainSettingsDialog
 from model.card import card_path, read_card, write_card
 from model.labels import read_labels
 from model.paths import BUNDLED_MODEL, models_dir
+from model.retrain import default_retrain_config
 from model.tags import TAG_INDEX, TAGS
+from model.versions import active_model_path, set_active_model
 
 N_CHIPS = 60
 FIRST = 60  # the tiny model trained on labelled_names[:60]; the window reviews the next 60
@@ -64,21 +66,27 @@ def questions() -> Questions:
 
 @pytest.fixture
 def window(
-    qtbot, tmp_path: Path, tiny_model: Path, monkeypatch, errors, folder_and_labels, questions
+    qtbot,
+    open_and_wait,
+    tmp_path: Path,
+    tiny_model: Path,
+    monkeypatch,
+    errors,
+    folder_and_labels,
+    questions,
 ):
     """A shown, active window with the folder open and the tiny model's predictions in; this
     test's own data folder (sessions, trained models)."""
     monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "appdata"))
-    monkeypatch.setattr(main_window, "confirm", questions)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("active_model", str(tiny_model))
-    win = MainWindow(settings)
+    monkeypatch.setattr(gui.dialogs, "confirm", questions)
+    set_active_model(tiny_model)
+    win = MainWindow()
     qtbot.addWidget(win)  # closed at teardown: closeEvent kills a trainer still running
     win.show()
     qtbot.waitExposed(win)
     activate(qtbot, win)
     folder, labels = folder_and_labels
-    assert win.open_folder(folder, labels)
+    assert open_and_wait(win, folder, labels)
     wait_predicted(qtbot, win)
     assert win.review.card.version == read_card(tiny_model).version
     return win
@@ -100,7 +108,7 @@ def press(win: MainWindow, keys: str) -> None:
 
 def wait_predicted(qtbot, win: MainWindow, timeout: int = 120_000) -> None:
     qtbot.waitUntil(
-        lambda: not win.predicting and win.review.counts()["predicted"] == N_CHIPS,
+        lambda: not win.predictions.running and win.review.counts()["predicted"] == N_CHIPS,
         timeout=timeout,
     )
 
@@ -113,27 +121,27 @@ def trained_models() -> list[Path]:
 def start(win: MainWindow, **overrides) -> tuple[list[dict], list[str]]:
     """Start a one-epoch retrain with the window's defaults; returns the events as they arrive
     and the retrain window's stage text after each."""
-    config = win.default_retrain_config()
+    config = default_retrain_config(win.review, active_model_path())
     assert config is not None
     config.epochs = 1
     for key, value in overrides.items():
         setattr(config, key, value)
-    win.start_retrain(config)
+    win.retraining.start(config)
     events: list[dict] = []
     texts: list[str] = []
 
     def seen(event: dict) -> None:  # connected after the window's own slot, so sees its text
         events.append(event)
-        texts.append(win.retrain_window.stage.text())
+        texts.append(win.retraining.window.stage.text())
 
-    win.trainer.event.connect(seen)
+    win.retraining.trainer.event.connect(seen)
     return events, texts
 
 
 def toggle_works(qtbot, win: MainWindow) -> None:
     """The review still answers the keyboard: a tag key toggles the tag on the current chip."""
-    if win.retrain_window is not None:
-        win.retrain_window.close()
+    if win.retraining.window is not None:
+        win.retraining.window.close()
     activate(qtbot, win)
     win.page.grid.setFocus()
     row = win.page.current_row()
@@ -176,7 +184,7 @@ def test_model_menu_reaches_retrain_and_models(
     the models, where "Use this model" switches. No training here: start_retrain is recorded."""
     win = window
     started = []
-    monkeypatch.setattr(win, "start_retrain", started.append)
+    monkeypatch.setattr(win.retraining, "start", started.append)
     model_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Model")
     actions = {a.text(): a for a in model_menu.actions()}
     assert actions["&Retrain on this folder…"].isEnabled()
@@ -215,7 +223,7 @@ def test_model_menu_reaches_retrain_and_models(
     seen = answer_modal(use_other)
     press(win, "Ctrl+M")
     assert len(seen) == 1 and not seen[0].isVisible()
-    assert win.active_model_path() == other
+    assert active_model_path() == other
     assert win.review.card.version == "other-version"
     wait_predicted(qtbot, win)
     assert errors == []
@@ -238,7 +246,7 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
     crowd = read_labels(crowd_csv)
     corrected = set(crowd[name]) ^ {tag}
 
-    config = win.default_retrain_config()
+    config = default_retrain_config(win.review, active_model_path())
     assert config.init == str(tiny_model) and config.folder == review.folder
     assert config.input_size == read_card(tiny_model).input_size
     assert config.out.parent.parent == models_dir() and not config.out.exists()
@@ -249,7 +257,7 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
     }
 
     events, texts = start(win)
-    retrain_window = win.retrain_window
+    retrain_window = win.retraining.window
     assert retrain_window.isVisible() and not retrain_window.use_button.isVisible()
     qtbot.waitUntil(retrain_window.use_button.isVisible, timeout=TRAINER_TIMEOUT_MS)
     assert errors == []
@@ -278,22 +286,22 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
     for r, tag_name in enumerate(TAGS):
         support = new_card.metrics["validation"]["per_tag"][tag_name]["support"]
         assert retrain_window.table.item(r, 0).text() == f"{tag_name} ({support})"
-    assert win.active_model_path() == tiny_model  # nothing switches until the reviewer says
+    assert active_model_path() == tiny_model  # nothing switches until the reviewer says
 
     # "Use the new model": the window switches and predicts with it.
     qtbot.mouseClick(retrain_window.use_button, Qt.MouseButton.LeftButton)
     assert not retrain_window.isVisible()
-    assert win.active_model_path() == new_path
+    assert active_model_path() == new_path
     assert review.card.version == new_card.version != tiny_version
     wait_predicted(qtbot, win)
     assert len(review.session.load_predictions(new_card.version)) == N_CHIPS
     # The next retrain from this model validates on the same chips, which it never trained on.
-    follow_up = win.default_retrain_config()
+    follow_up = default_retrain_config(win.review, active_model_path())
     assert follow_up.validation_names == new_card.data["validation_names"]
     follow_up.labels.unlink()
 
     # The models dialog lists the bundled model (when there is one) and the new one, in use.
-    dialog = ModelsDialog(win.active_model_path())
+    dialog = ModelsDialog(active_model_path())
     qtbot.addWidget(dialog)
     paths = [e.path for e in dialog.entries]
     assert new_path in paths
@@ -307,10 +315,10 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
 
     # Back to the first model: its predictions come from the session, no new run.
     win.set_active_model(tiny_model)
-    assert win.active_model_path() == tiny_model
+    assert active_model_path() == tiny_model
     assert review.card.version == tiny_version
     assert review.counts()["predicted"] == N_CHIPS
-    assert not win.predicting
+    assert not win.predictions.running
     assert errors == []
 
 
@@ -320,7 +328,7 @@ def test_cancel_mid_epoch_saves_nothing_and_the_window_carries_on(
     win = window
     # Batches of 2: 24 an epoch, so the epoch is still going when the cancel arrives.
     events, _ = start(win, batch_size=2)
-    trainer, retrain_window = win.trainer, win.retrain_window
+    trainer, retrain_window = win.retraining.trainer, win.retraining.window
     cancelled: list[float] = []
     trainer.cancelled.connect(lambda: cancelled.append(time.monotonic()))
     qtbot.waitUntil(lambda: any(e["stage"] == "train" for e in events), timeout=TRAINER_TIMEOUT_MS)
@@ -338,7 +346,7 @@ def test_cancel_mid_epoch_saves_nothing_and_the_window_carries_on(
     assert not retrain_window.use_button.isVisible()
     assert trained_models() == []
     assert errors == []
-    assert win.active_model_path() == tiny_model
+    assert active_model_path() == tiny_model
     toggle_works(qtbot, win)
 
 
@@ -348,7 +356,7 @@ def test_killed_trainer_is_reported_and_the_app_carries_on(
     win = window
     tiny_version = read_card(tiny_model).version
     events, _ = start(win)
-    trainer, retrain_window = win.trainer, win.retrain_window
+    trainer, retrain_window = win.retraining.trainer, win.retraining.window
     qtbot.waitUntil(lambda: bool(events), timeout=TRAINER_TIMEOUT_MS)
     assert trainer.running and trainer.pid() > 0
 
@@ -369,7 +377,7 @@ def test_killed_trainer_is_reported_and_the_app_carries_on(
     assert not trainer.running
     assert retrain_window.stage.text().startswith("Training stopped:")
     assert trained_models() == []
-    assert win.active_model_path() == tiny_model
+    assert active_model_path() == tiny_model
     assert win.review.card.version == tiny_version
     assert win.review.counts()["predicted"] == N_CHIPS
     toggle_works(qtbot, win)

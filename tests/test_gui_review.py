@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 import gui.main_window as main_window
+from gui.actions import TAG_KEYS
 from gui.chip_grid import BADGE_ROLE
-from gui.keys import TAG_KEYS
 from gui.main_window import MainWindow
 from model.audit import chip_suspicion, tag_suspicion
 from model.labels import read_labels, write_labels
@@ -172,7 +172,7 @@ def seed_crowd_like_calls(folder: Path, planted: Planted, tags) -> None:
 def wait_predicted(qtbot, window: MainWindow, n: int, timeout: int = 60_000) -> None:
     qtbot.waitUntil(
         lambda: (
-            not window.predicting
+            not window.predictions.running
             and window.review is not None
             and window.review.counts()["predicted"] == n
         ),
@@ -186,6 +186,7 @@ def wait_settled(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(
         lambda: (
             page.model is not None
+            and not page.requery_pending()
             and list(page.model.order) == list(window.review.query(page.filters.query()))
         )
     )
@@ -196,14 +197,16 @@ def now_cell(window: MainWindow, tag: str) -> str:
 
 
 @pytest.fixture
-def new_window(qtbot, tmp_path: Path, tiny_model: Path, errors):
-    """new_window(): a shown, active MainWindow; every window of a test shares its settings."""
-    settings_path = tmp_path / "settings.ini"
+def new_window(qtbot, tmp_path: Path, tiny_model: Path, errors, monkeypatch):
+    """new_window(): a shown, active MainWindow; every window of a test shares its settings
+    (in a data folder of the test's own), with the tiny model active."""
+    from model.versions import set_active_model
+
+    monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
+    set_active_model(tiny_model)
 
     def make() -> MainWindow:
-        settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
-        settings.setValue("active_model", str(tiny_model))
-        window = MainWindow(settings)
+        window = MainWindow()
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
@@ -216,13 +219,21 @@ def new_window(qtbot, tmp_path: Path, tiny_model: Path, errors):
 
 # --- the reviewer's path through a planted mistake --------------------------------------------
 def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
-    qtbot, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips, errors, monkeypatch
+    qtbot,
+    open_and_wait,
+    new_window,
+    planted: Planted,
+    tmp_path: Path,
+    chips_dir,
+    link_chips,
+    errors,
+    monkeypatch,
 ) -> None:
     folder, labels_path = make_folder(
         tmp_path, planted.names, chips_dir, link_chips, planted.labels
     )
     window = new_window()
-    assert window.open_folder(folder, labels_path)
+    assert open_and_wait(window, folder, labels_path)
     wait_predicted(qtbot, window, N_CHIPS)
     wait_settled(qtbot, window)
     review, page = window.review, window.page
@@ -262,7 +273,7 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     assert window.statusBar().currentMessage() == f"Set: {planted.tag} {fixed} ({planted.chip})"
     assert "changed" in detail.title.text()
     assert page.model.data(page.model.index_of(row), BADGE_ROLE)["changed"]
-    assert window.undo_action.isEnabled()
+    assert window.actions_by_id["undo"].isEnabled()
 
     # Undo restores the crowd's value, redo re-applies the fix.
     press(window, "Ctrl+Z")
@@ -271,11 +282,11 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     assert review.session.decisions(planted.chip) == {}
     assert now_cell(window, planted.tag) == crowd_text
     assert "changed" not in detail.title.text()
-    assert window.redo_action.isEnabled()
+    assert window.actions_by_id["redo"].isEnabled()
     press(window, "Ctrl+Shift+Z")
     assert set(review.tags_now(row)) == set(planted.truth[planted.chip])
     assert now_cell(window, planted.tag) == ("· ✎" if planted.wrong_value else "yes ✎")
-    assert not window.redo_action.isEnabled()
+    assert not window.actions_by_id["redo"].isEnabled()
 
     # Space marks it reviewed and moves to the next chip in the grid.
     position = page.model.index_of(row).row()
@@ -289,8 +300,8 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
     assert not review.is_reviewed(following)
 
     # The status bar counts it.
-    qtbot.waitUntil(lambda: re.search(r"\b1 reviewed\b", window.counts_label.text()) is not None)
-    counts = window.counts_label.text()
+    qtbot.waitUntil(lambda: re.search(r"\b1 reviewed\b", window.status.counts.text()) is not None)
+    counts = window.status.counts.text()
     assert re.search(r"\b1 changed\b", counts), counts
     assert re.search(rf"\b{N_CHIPS} predicted\b", counts), counts
 
@@ -317,13 +328,15 @@ def test_planted_mistake_is_found_fixed_undone_redone_and_exported(
 
 # --- keys on one chip, on many -----------------------------------------------------------------
 @pytest.fixture
-def seeded_window(new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips):
+def seeded_window(
+    open_and_wait, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
+):
     """A window on the 60 chips with their true labels, predictions reused from the session."""
     folder, labels_path = make_folder(tmp_path, planted.names, chips_dir, link_chips, planted.truth)
     seed_predictions(folder, planted)
     window = new_window()
-    assert window.open_folder(folder, labels_path)
-    assert not window.predicting and window.review.counts()["predicted"] == N_CHIPS
+    assert open_and_wait(window, folder, labels_path)
+    assert not window.predictions.running and window.review.counts()["predicted"] == N_CHIPS
     return window
 
 
@@ -377,7 +390,7 @@ def test_a_decision_the_session_file_refuses_is_reported_and_not_shown_as_made(
             assert page.current_row() == row  # Space did not move on
         assert len(errors) == 3
         assert window.statusBar().currentMessage().startswith("Not saved")
-        assert not window.undo_action.isEnabled()
+        assert not window.actions_by_id["undo"].isEnabled()
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -422,12 +435,13 @@ def test_a_key_applies_to_every_selected_chip(
 
 
 def test_next_suspect_shows_a_chip_the_model_call_filter_hides(
-    qtbot, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
+    qtbot, open_and_wait, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
 ) -> None:
     folder, labels_path = make_folder(tmp_path, planted.names, chips_dir, link_chips, planted.truth)
     seed_crowd_like_calls(folder, planted, LAND_TAGS)  # so a "Model calls" filter hides chips
     window = new_window()
-    assert window.open_folder(folder, labels_path)
+    assert open_and_wait(window, folder, labels_path)
+    wait_settled(qtbot, window)
     review, page = window.review, window.page
     suspect = review.next_suspect(page.current_row())
     assert suspect is not None
@@ -445,7 +459,14 @@ def test_next_suspect_shows_a_chip_the_model_call_filter_hides(
 
 # --- a broken chip ------------------------------------------------------------------------------
 def test_a_zero_byte_chip_shows_as_broken_and_the_rest_are_predicted(
-    qtbot, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips, errors
+    qtbot,
+    open_and_wait,
+    new_window,
+    planted: Planted,
+    tmp_path: Path,
+    chips_dir,
+    link_chips,
+    errors,
 ) -> None:
     names = planted.names[:12]
     folder, labels_path = make_folder(
@@ -453,7 +474,7 @@ def test_a_zero_byte_chip_shows_as_broken_and_the_rest_are_predicted(
     )
     (folder / "zz_empty.jpg").write_bytes(b"")
     window = new_window()
-    assert window.open_folder(folder, labels_path)
+    assert open_and_wait(window, folder, labels_path)
     review, page = window.review, window.page
     assert len(review.names) == len(names) + 1
     wait_predicted(qtbot, window, len(names))
@@ -466,8 +487,7 @@ def test_a_zero_byte_chip_shows_as_broken_and_the_rest_are_predicted(
         for i in range(len(review.names))
         if i != row
     )
-    window.update_counts()
-    assert "1 unreadable" in window.counts_label.text()
+    qtbot.waitUntil(lambda: "1 unreadable" in window.status.counts.text())
     page.select_row(row)
     assert page.detail.image.label.text().startswith("Cannot show this chip")
     assert "cannot be read" in page.detail.title.text()
@@ -476,12 +496,12 @@ def test_a_zero_byte_chip_shows_as_broken_and_the_rest_are_predicted(
 
 # --- coming back --------------------------------------------------------------------------------
 def test_reopening_restores_decisions_position_and_lists_the_folder(
-    qtbot, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
+    qtbot, open_and_wait, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
 ) -> None:
     folder, labels_path = make_folder(tmp_path, planted.names, chips_dir, link_chips, planted.truth)
     seed_predictions(folder, planted)
     first = new_window()
-    assert first.open_folder(folder, labels_path)
+    assert open_and_wait(first, folder, labels_path)
     review = first.review
     a, b, c = 5, 7, 11
     first.page.select_row(a)
@@ -493,7 +513,8 @@ def test_reopening_restores_decisions_position_and_lists_the_folder(
     decided = review.tags_now(a)
     first.page.requery_soon()  # as when a prediction has just finished
     first.close()
-    qtbot.wait(300)  # what was pending must not reach the closed session (pytest-qt would fail)
+    # What was pending must not reach the closed session: the page let go of it.
+    assert first.page.review is None and not first.page.requery_pending()
 
     second = new_window()
     assert second.stack.currentWidget() is second.start_page
@@ -510,12 +531,12 @@ def test_reopening_restores_decisions_position_and_lists_the_folder(
     assert review.is_reviewed(b) and not review.is_reviewed(a)
     assert second.page.current_row() == c
     assert second.page.detail.title.text().startswith(planted.names[c])
-    assert review.counts()["predicted"] == N_CHIPS and not second.predicting
+    assert review.counts()["predicted"] == N_CHIPS and not second.predictions.running
 
 
 # --- bad labels, no labels -----------------------------------------------------------------------
 def test_labels_with_an_unknown_tag_give_one_line_and_leave_the_app_usable(
-    qtbot, seeded_window: MainWindow, planted: Planted, tmp_path: Path, errors
+    qtbot, open_and_wait, seeded_window: MainWindow, planted: Planted, tmp_path: Path, errors
 ) -> None:
     window = seeded_window
     review = window.review
@@ -523,7 +544,7 @@ def test_labels_with_an_unknown_tag_give_one_line_and_leave_the_app_usable(
     bad.parent.mkdir()
     first = planted.names[0]
     bad.write_text(f"image_name,tags\n{first},clear primary\n{planted.names[1]},clear volcano\n")
-    assert not window.open_folder(review.folder, bad)
+    assert not open_and_wait(window, review.folder, bad)
     assert len(errors) == 1
     title, message, hint = errors[0]
     assert "\n" not in message and "bad_labels.csv" in message and "volcano" in message
@@ -538,7 +559,14 @@ def test_labels_with_an_unknown_tag_give_one_line_and_leave_the_app_usable(
 
 
 def test_a_folder_without_labels_opens_for_triage_and_filters_by_model_call(
-    qtbot, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips, errors
+    qtbot,
+    open_and_wait,
+    new_window,
+    planted: Planted,
+    tmp_path: Path,
+    chips_dir,
+    link_chips,
+    errors,
 ) -> None:
     folder, _ = make_folder(tmp_path / "field", planted.names, chips_dir, link_chips)
 
@@ -552,11 +580,11 @@ def test_a_folder_without_labels_opens_for_triage_and_filters_by_model_call(
     assert 0 < len(carrying(first)) < N_CHIPS and carrying(second) - carrying(first)
     seed_crowd_like_calls(folder, planted, (first, second))
     window = new_window()
-    assert window.open_folder(folder)
+    assert open_and_wait(window, folder)
     review, page = window.review, window.page
     assert review.labels_path is None and review.counts()["labelled"] == 0
     assert page.notice.isVisible() and "No labels" in page.notice.text.text()
-    assert review.counts()["predicted"] == N_CHIPS and not window.predicting
+    assert review.counts()["predicted"] == N_CHIPS and not window.predictions.running
     assert len(page.model.order) == N_CHIPS
 
     def shown() -> set[str]:
@@ -578,6 +606,7 @@ def test_a_folder_without_labels_opens_for_triage_and_filters_by_model_call(
 # --- pause and cancel ----------------------------------------------------------------------------
 def test_pause_resume_and_cancel_keep_what_was_predicted(
     qtbot,
+    open_and_wait,
     new_window,
     chips_dir,
     labelled_names: list[str],
@@ -588,44 +617,48 @@ def test_pause_resume_and_cancel_keep_what_was_predicted(
 ) -> None:
     names = labelled_names[:800]
     folder, _ = make_folder(tmp_path, names, chips_dir, link_chips)
-    # The end of a prediction touches widgets: it must run on the main thread, whichever way
-    # the prediction ended.
-    ended_on = []
-    original = MainWindow._prediction_ended
-
-    def spy(self, message: str) -> None:
-        ended_on.append((message, threading.current_thread() is threading.main_thread()))
-        original(self, message)
-
-    monkeypatch.setattr(MainWindow, "_prediction_ended", spy)
     window = new_window()
-    assert window.open_folder(folder)
-    assert window.predicting and window.pause_button.isVisible()
+    # The end of a prediction touches widgets: it must be announced on the main thread,
+    # whichever way the prediction ended.
+    ended_on = []
+    window.predictions.ended.connect(
+        lambda message: ended_on.append(
+            (message, threading.current_thread() is threading.main_thread())
+        )
+    )
+    done_reported = []
+    window.predictions.progress.connect(lambda done, total, rate: done_reported.append(done))
+    assert open_and_wait(window, folder)
+    status = window.status
+    assert window.predictions.running and status.pause_button.isVisible()
 
     def predicted() -> int:
         return int(window.review.predicted.sum())
 
     qtbot.waitUntil(lambda: predicted() > 0, timeout=60_000)
-    window.pause_button.click()
-    assert window.pause_button.isChecked() and window.pause_button.text() == "Resume"
+    status.pause_button.click()
+    assert status.pause_button.isChecked() and status.pause_button.text() == "Resume"
     # A batch already in the network may still land; then the worker holds and nothing comes.
-    qtbot.waitUntil(lambda: window.inference.worker.holding, timeout=60_000)
-    qtbot.wait(300)  # deliver the signals of that last batch
+    job = window.predictions.job
+    qtbot.waitUntil(lambda: job.holding, timeout=60_000)
+    qtbot.waitUntil(lambda: predicted() == done_reported[-1])  # that last batch delivered
     held = predicted()
-    qtbot.wait(1500)
+    assert job.holding and window.predictions.running  # still held after the events ran
     assert predicted() == held < len(names)
-    assert window.predicting
 
-    window.pause_button.click()
-    assert window.pause_button.text() == "Pause"
+    status.pause_button.click()
+    assert status.pause_button.text() == "Pause"
     qtbot.waitUntil(lambda: predicted() > held, timeout=30_000)
-    window.cancel_button.click()
-    qtbot.waitUntil(lambda: not window.predicting, timeout=30_000)
+    status.cancel_button.click()
+    assert not window.predictions.running
     kept = predicted()
     assert held < kept < len(names), "finished before it could be cancelled"
+    # Nothing of the cancelled run lands afterwards, even what was already on its way.
+    qtbot.waitUntil(lambda: job.cancelled.is_set() and not job.holding)
+    assert predicted() == kept
     assert ended_on == [("Prediction cancelled.", True)]
     assert "cancelled" in window.statusBar().currentMessage()
-    assert not window.cancel_button.isVisible()
+    assert not status.cancel_button.isVisible()
     # What was predicted stays, on screen and in the session.
     stored = window.review.session.load_predictions(window.review.card.version)
     assert len(stored) == kept
@@ -636,12 +669,12 @@ def test_pause_resume_and_cancel_keep_what_was_predicted(
     press(window, TAG_KEYS["road"])
     assert "road" in window.review.tags_now(row)
     totals = []
-    window.inference.worker.started.connect(totals.append)
+    window.predictions.started.connect(totals.append)
     press(window, "Ctrl+P")
     qtbot.waitUntil(lambda: len(totals) > 0, timeout=30_000)
     assert totals == [len(names) - kept]
-    window.cancel_prediction()
-    qtbot.waitUntil(lambda: not window.predicting, timeout=30_000)
+    window.predictions.cancel()
+    qtbot.waitUntil(lambda: not window.predictions.running, timeout=30_000)
     assert errors == []
 
 
@@ -675,5 +708,5 @@ def test_a_first_visit_lands_on_the_top_suspect_once_predictions_are_in(
     elsewhere = int(page.model.order[3])
     page.select_row(elsewhere)
     page.requery_soon()
-    qtbot.wait(400)
+    qtbot.waitUntil(lambda: not page.requery_pending())
     assert page.current_row() == elsewhere

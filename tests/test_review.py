@@ -108,7 +108,7 @@ def agreeing_probs(review: Review) -> np.ndarray:
 def inject(review: Review, card: ModelCard, probs: np.ndarray, skip: tuple[int, ...] = ()) -> None:
     review.set_model(card)
     rows = [i for i in range(len(review.names)) if i not in skip]
-    review.add_predictions([review.names[i] for i in rows], probs[rows])
+    review.add_predictions([review.names[i] for i in rows], probs[rows], card.version)
 
 
 def rows_where(review: Review, has: str | None = None, lacks: str | None = None) -> list[int]:
@@ -193,7 +193,9 @@ def test_real_predictions_from_the_tiny_model(
     result = predict_paths(
         classifier,
         review.unpredicted_paths(),
-        on_batch=lambda names, probs: touched.extend(review.add_predictions(names, probs)),
+        on_batch=lambda names, probs: touched.extend(
+            review.add_predictions(names, probs, card.version)
+        ),
         batch_size=16,
     )
     assert not result.errors
@@ -252,8 +254,11 @@ def test_a_chip_that_fails_to_decode_is_marked_broken(
         assert review.names == names  # the dangling link is not a chip...
         assert list(review.broken) == ["gone"]  # ...but it is reported
         review.set_model(read_card(tiny_model))
+        version = review.card.version
         result = predict_paths(
-            classifier, review.unpredicted_paths(), on_batch=review.add_predictions
+            classifier,
+            review.unpredicted_paths(),
+            on_batch=lambda names, probs: review.add_predictions(names, probs, version),
         )
         assert [Path(e.path).stem for e in result.errors] == [bad]
         for error in result.errors:

@@ -62,24 +62,34 @@ def in_work_folder(prefix: str, run: Callable[[Path], int], qt_platform: str | N
 
 # --- Qt: import Keras (model.classifier) before calling these -------------------------------
 def open_window(work: Path, model: Path):
-    """(app, window, errors): the QApplication and a shown MainWindow using `model`, its settings
-    in work/settings.ini; what the window would show in an error box goes to `errors` instead."""
-    from PySide6.QtCore import QSettings
+    """(app, window, errors): the QApplication and a shown MainWindow using `model` as the active
+    model (in the work folder's app data); what the window would show in an error box goes to
+    `errors` instead."""
     from PySide6.QtWidgets import QApplication
 
-    import gui.main_window as main_window
+    import gui.dialogs
     from gui.main_window import MainWindow
+    from model.versions import set_active_model
 
     errors: list[str] = []
-    main_window.show_error = lambda parent, title, message, hint="": errors.append(
+    gui.dialogs.show_error = lambda parent, title, message, hint="": errors.append(
         f"{title}: {message}"
     )
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("active_model", str(model.resolve()))
-    window = MainWindow(settings)
+    set_active_model(model)
+    window = MainWindow()
     window.show()
     return app, window, errors
+
+
+def open_folder(window, folder: Path, labels: Path | None, seconds: float = 600) -> bool:
+    """Open a folder as the user does (off the window's thread); wait until it is shown."""
+    outcome: list[bool] = []
+    window.review_opened.connect(lambda _review: outcome.append(True))
+    window.open_failed.connect(lambda _message: outcome.append(False))
+    window.open_folder(folder, labels)
+    wait_until(lambda: bool(outcome), seconds)
+    return bool(outcome and outcome[0])
 
 
 def wait_until(condition: Callable[[], object], seconds: float) -> None:

@@ -13,7 +13,7 @@ keeps the first N labelled chips in natural order):
    computed once with the starting model's validation fraction, is passed as validation_names to
    both runs: both models are validated, tuned and scored on the same chips.
 3. Two fine-tunings from --model (default: the bundled model), with the TrainConfig the app's
-   retrain starts from (gui.main_window.MainWindow.default_retrain_config, called on this folder;
+   retrain starts from (model.retrain.default_retrain_config, called on this folder;
    only --epochs, default 5, is changed): one on the flipped labels, one on the true labels.
 4. Scores. The starting model and both new ones are scored on the validation chips against the
    TRUE labels (model.predicting.score_paths): samples F2 and F1, each model with its own
@@ -31,11 +31,9 @@ end. Usage:
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import common
 from common import PLANET
@@ -90,15 +88,16 @@ def flip_cells(y, share: float, seed: int):
 
 
 def app_retrain_config(folder: Path, labels: Path, model_path: Path):
-    """The config the app's retrain would start from for this folder and model: the app's own
-    MainWindow.default_retrain_config, called with just what it reads (no window needed)."""
-    from gui.main_window import MainWindow
+    """The config the app's retrain would start from for this folder and model: the same
+    model.retrain.default_retrain_config, on a review of the folder with these labels."""
+    from model.retrain import default_retrain_config
+    from model.review import Review
 
-    review = SimpleNamespace(
-        folder=folder, export_labels=lambda path, *a, **k: shutil.copyfile(labels, path)
-    )
-    shim = SimpleNamespace(review=review, active_model_path=lambda: model_path)
-    return MainWindow.default_retrain_config(shim)
+    review = Review(folder, labels)
+    try:
+        return default_retrain_config(review, model_path)
+    finally:
+        review.close()
 
 
 def run(args: argparse.Namespace, work: Path) -> int:

@@ -113,11 +113,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     app, window, errors = common.open_window(work, args.model)
     app.processEvents()
-    if not window.open_folder(folder, labels_path):
+    if not common.open_folder(window, folder, labels_path):
         print(f"open_folder failed: {'; '.join(errors)}", file=sys.stderr)
         return 1
     t_predict = time.perf_counter()
-    common.wait_until(lambda: not window.predicting, args.timeout)
+    common.wait_until(lambda: not window.predictions.running, args.timeout)
     predicted = time.perf_counter() - t_predict
     review = window.review
 
@@ -126,16 +126,15 @@ def run(args: argparse.Namespace, work: Path) -> int:
     probe.start()
     app.processEvents()
 
-    config = window.default_retrain_config()
-    if config is None:
-        print("no review open", file=sys.stderr)
-        return 1
+    from model.retrain import default_retrain_config
+
+    config = default_retrain_config(review, args.model)
     config.epochs = args.epochs
     t_start = time.perf_counter()
     probe.record(since=t_start)
-    window.start_retrain(config)
+    window.retraining.start(config)
     t_started = time.perf_counter()
-    trainer = window.trainer
+    trainer = window.retraining.trainer
     trainer.event.connect(endings.event)
     trainer.done.connect(endings.done)
     trainer.cancelled.connect(endings.cancelled)

@@ -33,6 +33,7 @@ class PredictionController(QObject):
     progress = Signal(int, int, float)  # done, total, chips/s
     ended = Signal(str)  # the current run ended: what to say in the status bar
     failed = Signal(str)  # ... with an error worth a dialog
+    stale_dropped = Signal(int)  # a batch of a superseded run arrived and was refused (its size)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -106,8 +107,10 @@ class PredictionController(QObject):
     @Slot(int, object, object)
     def _batch_ready(self, run_id: int, names: list[str], probs) -> None:
         run = self._current(run_id)
-        if run is not None:
-            run.review.add_predictions(names, probs, run.job.version)
+        if run is None:
+            self.stale_dropped.emit(len(names))
+            return
+        run.review.add_predictions(names, probs, run.job.version)
 
     @Slot(int, int, int, float)
     def _progress(self, run_id: int, done: int, total: int, rate: float) -> None:

@@ -45,7 +45,7 @@ class ActionSpec:
     id: str
     text: str  # menu text, & marks the mnemonic
     menu: str  # "File", or "Review/Toggle tag" for a submenu
-    keys: tuple[str, ...] = ()  # QKeySequence strings or standard key names ("Open")
+    keys: tuple[str, ...] = ()  # QKeySequence strings ("Ctrl+L"; Ctrl is Cmd on macOS)
     help: str = ""  # for the Keys dialog and the README; empty: not listed there
     enabled: str = ALWAYS
     separator_before: bool = False
@@ -80,7 +80,7 @@ def _tag_actions() -> list[ActionSpec]:
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("open_folder", "&Open folder…", "&File", ("Open",)),
+    ActionSpec("open_folder", "&Open folder…", "&File", ("Ctrl+O",)),
     ActionSpec("open_labels", "Open &labels CSV…", "&File", ("Ctrl+L",), "", WITH_REVIEW),
     ActionSpec(
         "export_labels", "&Export corrected labels…", "&File", ("Ctrl+E",), "", WITH_REVIEW, True
@@ -95,7 +95,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "export_predictions", "Export the model's &predictions…", "&File", enabled=WITH_REVIEW
     ),
-    ActionSpec("quit", "&Quit", "&File", ("Quit",), separator_before=True),
+    ActionSpec("quit", "&Quit", "&File", ("Ctrl+Q",), separator_before=True),
     ActionSpec("undo", "&Undo", "&Edit", ("Ctrl+Z",), "undo, over the whole session", CAN_UNDO),
     ActionSpec("redo", "&Redo", "&Edit", ("Ctrl+Shift+Z", "Ctrl+Y"), "redo", CAN_REDO),
     ActionSpec(
@@ -139,11 +139,8 @@ ACTIONS_BY_ID = {spec.id: spec for spec in ACTIONS}
 OTHER_KEYS: tuple[tuple[str, str], ...] = (("Escape", "from the name filter back to the grid"),)
 
 
-_STANDARD_KEYS = {"Open": "Ctrl+O", "Quit": "Ctrl+Q"}  # as Qt spells them on Linux and Windows
-
-
 def _display(key: str) -> str:
-    return _STANDARD_KEYS.get(key, key).replace("Return", "Enter")
+    return key.replace("Return", "Enter")
 
 
 def key_rows() -> list[tuple[str, str]]:

@@ -9,20 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QStackedWidget
 
 from gui import dialogs
-from gui.actions import (
-    ACTIONS,
-    CAN_REDO,
-    CAN_UNDO,
-    WITH_REVIEW,
-    accept_id,
-    key_table_html,
-    toggle_id,
-)
+from gui.actions import accept_id, key_table_html, toggle_id
 from gui.exporting import export
+from gui.menus import build_actions, recent_menu, update_enabled
 from gui.models_dialog import ModelsDialog
 from gui.opener import FolderOpener, OpenRequest
 from gui.prediction import PredictionController
@@ -71,7 +64,9 @@ class MainWindow(QMainWindow):
         self.status = StatusWidgets(self.statusBar(), self.predictions)
         self.retraining = RetrainFlow(self)
         self.retraining.model_chosen.connect(self.set_active_model)
-        self.actions_by_id = self._build_actions()
+        self.actions_by_id = build_actions(self, self._handlers())
+        self.recent_menu = recent_menu(self.actions_by_id["open_labels"])
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.start_page.set_recent(self.settings.recent_folders)
         self._restore_layout()
         self._update_enabled()
@@ -105,41 +100,8 @@ class MainWindow(QMainWindow):
             handlers[accept_id(tag)] = lambda t=tag: page.accept_model(t)
         return handlers
 
-    def _build_actions(self) -> dict[str, QAction]:
-        handlers = self._handlers()
-        menus: dict[str, object] = {}
-        built: dict[str, QAction] = {}
-        for spec in ACTIONS:
-            menu = self._menu(menus, spec.menu)
-            if spec.separator_before:
-                menu.addSeparator()
-            action = QAction(spec.text, self)
-            action.setShortcuts([_key_sequence(k) for k in spec.keys])
-            action.triggered.connect(lambda _=False, run=handlers[spec.id]: run())
-            self.addAction(action)  # window-wide shortcut, whichever child has focus
-            menu.addAction(action)
-            built[spec.id] = action
-            if spec.id == "open_labels":
-                self.recent_menu = menu.addMenu("Open &recent")
-                self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        return built
-
-    def _menu(self, menus: dict[str, object], path: str):
-        if path not in menus:
-            parent, _, name = path.rpartition("/")
-            owner = self._menu(menus, parent) if parent else self.menuBar()
-            menus[path] = owner.addMenu(name if "&" in name else "&" + name)
-        return menus[path]
-
     def _update_enabled(self, **_info) -> None:
-        review = self.review
-        state = {
-            WITH_REVIEW: review is not None,
-            CAN_UNDO: review is not None and review.can_undo(),
-            CAN_REDO: review is not None and review.can_redo(),
-        }
-        for spec in ACTIONS:
-            self.actions_by_id[spec.id].setEnabled(state.get(spec.enabled, True))
+        update_enabled(self.actions_by_id, self.review)
 
     # --- opening --------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -336,9 +298,3 @@ class MainWindow(QMainWindow):
             self.review = None  # a pending timer or signal must not use the closed session
             self.status.set_review(None)
         super().closeEvent(event)
-
-
-def _key_sequence(key: str) -> QKeySequence:
-    """A key as the table writes it: a standard key's name ("Open") or a sequence ("Ctrl+L")."""
-    standard = getattr(QKeySequence.StandardKey, key, None)
-    return QKeySequence(standard) if standard is not None else QKeySequence(key)

@@ -302,12 +302,24 @@ class ReviewPage(QWidget):
         self.message.emit(f"Next suspect: {self.review.names[row]}")
 
     def undo(self) -> None:
-        if self.review is not None:
-            self._show_changed(self._edit(self.review.undo, "Undid"))
+        self._undo_or_redo("undo", "Undid")
 
     def redo(self) -> None:
-        if self.review is not None:
-            self._show_changed(self._edit(self.review.redo, "Redid"))
+        self._undo_or_redo("redo", "Redid")
+
+    def _undo_or_redo(self, which: str, verb: str) -> None:
+        """Undo covers the whole session: say so when the action was not made in this window."""
+        review = self.review
+        if review is None:
+            return
+        changes = self._edit(getattr(review, which))
+        if changes:
+            whose = (
+                "" if review.last_move_own() else " another window's (or an earlier run's) action"
+            )
+            rows = review.rows_of(changes)
+            self.message.emit(f"{verb}{whose}: {describe(changes, review.names, rows)}")
+        self._show_changed(changes)
 
     def _show_changed(self, changes: list[Change] | None) -> None:
         """After undo or redo, go to the chip it touched so the user sees what happened."""

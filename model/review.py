@@ -453,12 +453,17 @@ class Review:
         return self._apply([(self.names[i], REVIEWED, value) for i in rows])
 
     def undo(self) -> list[Change]:
+        """Revert the session's latest action, whichever window made it (see `last_move_own`)."""
         self._sync()
         return self._after(self.session.undo())
 
     def redo(self) -> list[Change]:
         self._sync()
         return self._after(self.session.redo())
+
+    def last_move_own(self) -> bool:
+        """Whether the last undo or redo moved an action made in this review (this window)."""
+        return self.session.moved_own_action()
 
     def _sync(self) -> None:
         # Before the session reloads itself (undo, redo do): else what another window wrote

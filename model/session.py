@@ -12,6 +12,7 @@ import hashlib
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,10 @@ class ReviewSession:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        # Who writes through this connection (one window's review): each action records it, so
+        # an undo can say whether it reverts this window's action or another's.
+        self.origin = uuid.uuid4().hex
+        self.moved_origin: str | None = None  # the origin of the action the last undo/redo moved
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # A review is opened on a background thread and then used on the window's thread
@@ -81,6 +86,9 @@ class ReviewSession:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(decisions)")}
+            if "origin" not in columns:  # a session written before actions had an origin
+                self.db.execute("ALTER TABLE decisions ADD COLUMN origin TEXT")
         except sqlite3.DatabaseError as exc:
             raise ChipAuditError(f"{self.path}: cannot open review session ({exc})") from None
         except OSError as exc:
@@ -172,8 +180,9 @@ class ReviewSession:
             action = self._next_action()
             self.db.execute("UPDATE decisions SET state='dropped' WHERE state='undone'")
             self.db.executemany(
-                "INSERT INTO decisions(action, chip, tag, old, new, time) VALUES (?,?,?,?,?,?)",
-                [(action, c.chip, c.tag, int(c.old), int(c.new), now) for c in made],
+                "INSERT INTO decisions(action, chip, tag, old, new, time, origin)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(action, c.chip, c.tag, int(c.old), int(c.new), now, self.origin) for c in made],
             )
         for c in made:
             self._decided.setdefault(c.chip, {})[c.tag] = c.new
@@ -207,8 +216,9 @@ class ReviewSession:
             if row is None or row[0] is None:
                 return []
             action = row[0]
-            rows = self.db.execute(
-                "SELECT chip, tag, old, new FROM decisions WHERE action=? AND state=? ORDER BY id",
+            found = self.db.execute(
+                "SELECT chip, tag, old, new, origin FROM decisions WHERE action=? AND state=?"
+                " ORDER BY id",
                 (action, from_state),
             ).fetchall()
             self.db.execute(
@@ -216,9 +226,16 @@ class ReviewSession:
                 (to_state, action, from_state),
             )
         self.reload()
+        self.moved_origin = found[0][4] if found else None
+        rows = [r[:4] for r in found]
         if to_state == "undone":
             return [Change(c, t, bool(n), bool(o)) for c, t, o, n in reversed(rows)]
         return [Change(c, t, bool(o), bool(n)) for c, t, o, n in rows]
+
+    def moved_own_action(self) -> bool:
+        """Whether the last undo or redo moved an action made through this connection (False:
+        another window's, or an earlier run's)."""
+        return self.moved_origin == self.origin
 
     def _next_action(self) -> int:
         row = self.db.execute("SELECT COALESCE(MAX(action), 0) + 1 FROM decisions").fetchone()

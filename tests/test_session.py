@@ -519,3 +519,38 @@ def test_decisions_survive_kill_9(
             assert raw_rows[n].split() == sorted(expected[n])
     finally:
         review.close()
+
+
+def test_undo_says_whose_action_it_reverts(tmp_path: Path) -> None:
+    """Two windows on one session: undo covers the whole history, and says whether the action
+    it reverted was made through this connection (this window) or another."""
+    path = tmp_path / "s.sqlite"
+    mine, other = ReviewSession(path), ReviewSession(path)
+    base = {"train_1": ("clear", "primary")}
+    mine.apply([("train_1", "road", True)], base)
+    other.apply([("train_1", "water", True)], base)
+    undone = mine.undo()  # the latest action is the other window's
+    assert [(c.tag, c.new) for c in undone] == [("water", False)]
+    assert not mine.moved_own_action()
+    undone = mine.undo()
+    assert [(c.tag, c.new) for c in undone] == [("road", False)]
+    assert mine.moved_own_action()
+    redone = other.redo()
+    assert [(c.tag, c.new) for c in redone] == [("road", True)]
+    assert not other.moved_own_action()
+    # A session file from before actions had an origin opens, and its actions are nobody's.
+    old = tmp_path / "old.sqlite"
+    legacy = sqlite3.connect(old)
+    legacy.executescript(
+        "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, action INTEGER NOT NULL,"
+        " chip TEXT NOT NULL, tag TEXT NOT NULL, old INTEGER NOT NULL, new INTEGER NOT NULL,"
+        " time REAL NOT NULL, state TEXT NOT NULL DEFAULT 'done');"
+        "INSERT INTO decisions(action, chip, tag, old, new, time) VALUES (1,'a','road',0,1,0);"
+    )
+    legacy.commit()
+    legacy.close()
+    reopened = ReviewSession(old)
+    assert [(c.tag, c.new) for c in reopened.undo()] == [("road", False)]
+    assert not reopened.moved_own_action()
+    for session in (mine, other, reopened):
+        session.close()

@@ -22,3 +22,17 @@ def confirm(parent: QWidget | None, title: str, question: str, yes_text: str) ->
     box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
     box.exec()
     return box.clickedButton() is yes
+
+
+def choose(
+    parent: QWidget | None, title: str, message: str, hint: str, options: list[str]
+) -> str | None:
+    """A question with several ways on; returns the option chosen, or None (Cancel, the
+    default)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=parent)
+    if hint:
+        box.setInformativeText(hint)
+    buttons = {box.addButton(text, QMessageBox.ButtonRole.AcceptRole): text for text in options}
+    box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+    box.exec()
+    return buttons.get(box.clickedButton())

@@ -30,6 +30,9 @@ from model.settings import Settings, load_settings, save_settings
 from model.tags import TAGS
 from model.versions import active_model, set_active_model
 
+NO_LABELS_CHOICE = "Open without labels"
+OTHER_LABELS_CHOICE = "Choose another labels CSV…"
+
 
 class MainWindow(QMainWindow):
     review_opened = Signal(object)  # the Review now shown
@@ -76,7 +79,7 @@ class MainWindow(QMainWindow):
         page = self.page
         handlers: dict[str, Callable[[], object]] = {
             "open_folder": self.choose_folder,
-            "open_labels": self.choose_labels,
+            "open_labels": lambda: self.choose_labels(),
             "export_labels": lambda: self._export("labels"),
             "export_labels_with_model": lambda: self._export("labels_with_model"),
             "export_change_log": lambda: self._export("change_log"),
@@ -110,14 +113,16 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_folder(folder)
 
-    def choose_labels(self) -> None:
-        if self.review is None:
+    def choose_labels(self, folder: Path | None = None) -> None:
+        """Open the folder on screen (or `folder`) again with a labels CSV the user picks."""
+        folder = folder or (self.review.folder if self.review is not None else None)
+        if folder is None:
             return
         path, _ = QFileDialog.getOpenFileName(
-            self, "Labels CSV for this folder", str(self.review.folder), "CSV files (*.csv)"
+            self, "Labels CSV for this folder", str(folder), "CSV files (*.csv)"
         )
         if path:
-            self.open_folder(self.review.folder, path)
+            self.open_folder(folder, path)
 
     def open_folder(
         self, folder: str | Path, labels: str | Path | None = None, use_labels: bool = True
@@ -156,22 +161,32 @@ class MainWindow(QMainWindow):
         self.start_prediction()
         self.review_opened.emit(review)
 
-    def _open_failed(self, request: OpenRequest, message: str) -> None:
+    def _open_failed(self, request: OpenRequest, message: str, labels_problem: bool) -> None:
         self.statusBar().clearMessage()
-        dialogs.show_error(
-            self,
-            "Cannot open this folder",
-            message,
-            "Choose another folder, or fix or choose another labels CSV.",
-        )
         self.open_failed.emit(message)
+        if not labels_problem:
+            dialogs.show_error(self, "Cannot open this folder", message, "Choose another folder.")
+            return
+        # The chips are fine, the labels file is not: never a dead end.
+        choice = dialogs.choose(
+            self,
+            "Cannot read the labels",
+            message,
+            "The folder can still be opened: without labels (the model's tags are shown), or"
+            " with another labels CSV. Or fix the file and open the folder again.",
+            [NO_LABELS_CHOICE, OTHER_LABELS_CHOICE],
+        )
+        if choice == NO_LABELS_CHOICE:
+            self.open_folder(request.folder, None, use_labels=False)
+        elif choice == OTHER_LABELS_CHOICE:
+            self.choose_labels(request.folder)
 
     def _describe_labels(self, review: Review) -> None:
         if review.labels_path is None:
             self.page.notice.show_notice(
                 "No labels: triage mode. The model's tags are shown; "
                 "press the tag keys to tag chips yourself.",
-                [("Open labels CSV…", self.choose_labels)],
+                [("Open labels CSV…", lambda: self.choose_labels())],
             )
             return
         if review.has_tiffs():
@@ -180,7 +195,7 @@ class MainWindow(QMainWindow):
         self.page.notice.show_notice(
             f"{how} {review.labels_summary()}.",
             [
-                ("Choose another…", self.choose_labels),
+                ("Choose another…", lambda: self.choose_labels()),
                 ("Use no labels", lambda: self.open_folder(review.folder, None, use_labels=False)),
             ],
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from model.card import ModelCard
-from model.errors import ChipAuditError
+from model.errors import ChipAuditError, LabelsError
 from model.review import Review, open_review
 
 
@@ -29,8 +29,8 @@ class OpenRequest:
 
 class FolderOpener(QObject):
     opened = Signal(object, object)  # OpenRequest, Review
-    failed = Signal(object, str)  # OpenRequest, message
-    _done = Signal(int, object, object, str)  # open id, request, review or None, error
+    failed = Signal(object, str, bool)  # OpenRequest, message, the labels file was the problem
+    _done = Signal(int, object, object, str, bool)  # id, request, review or None, error, labels
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -56,20 +56,27 @@ class FolderOpener(QObject):
         try:
             review = open_review(request.folder, request.labels, request.use_labels, request.card)
         except ChipAuditError as exc:
-            self._done.emit(open_id, request, None, str(exc))
+            self._done.emit(open_id, request, None, str(exc), isinstance(exc, LabelsError))
         except Exception as exc:  # the window must hear of it, whatever it was
-            self._done.emit(open_id, request, None, f"{type(exc).__name__}: {exc}")
+            self._done.emit(open_id, request, None, f"{type(exc).__name__}: {exc}", False)
         else:
-            self._done.emit(open_id, request, review, "")
+            self._done.emit(open_id, request, review, "", False)
 
-    @Slot(int, object, object, str)
-    def _deliver(self, open_id: int, request: OpenRequest, review: Review | None, error: str):
+    @Slot(int, object, object, str, bool)
+    def _deliver(
+        self,
+        open_id: int,
+        request: OpenRequest,
+        review: Review | None,
+        error: str,
+        labels_problem: bool,
+    ) -> None:
         if open_id != self._latest:
             if review is not None:
                 review.close()
             return
         self._latest = 0
         if review is None:
-            self.failed.emit(request, error)
+            self.failed.emit(request, error, labels_problem)
         else:
             self.opened.emit(request, review)

@@ -154,6 +154,29 @@ def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     return calls
 
 
+class Choices:
+    """The window's several-way questions (gui.dialogs.choose), recorded and answered with
+    `answer` (None: Cancel)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, list[str]]] = []
+        self.answer: str | None = None
+
+    def __call__(self, parent, title: str, message: str, hint: str, options: list[str]):
+        self.asked.append((title, message, list(options)))
+        assert self.answer is None or self.answer in options, (self.answer, options)
+        return self.answer
+
+
+@pytest.fixture
+def choices(monkeypatch: pytest.MonkeyPatch) -> Choices:
+    import gui.dialogs
+
+    recorder = Choices()
+    monkeypatch.setattr(gui.dialogs, "choose", recorder)
+    return recorder
+
+
 @pytest.fixture
 def open_and_wait(qtbot):
     """open_and_wait(window, folder, labels=None, use_labels=True) -> bool: open a folder as the

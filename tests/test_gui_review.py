@@ -536,7 +536,7 @@ def test_reopening_restores_decisions_position_and_lists_the_folder(
 
 # --- bad labels, no labels -----------------------------------------------------------------------
 def test_labels_with_an_unknown_tag_give_one_line_and_leave_the_app_usable(
-    qtbot, open_and_wait, seeded_window: MainWindow, planted: Planted, tmp_path: Path, errors
+    qtbot, open_and_wait, seeded_window: MainWindow, planted: Planted, tmp_path: Path, choices
 ) -> None:
     window = seeded_window
     review = window.review
@@ -544,11 +544,11 @@ def test_labels_with_an_unknown_tag_give_one_line_and_leave_the_app_usable(
     bad.parent.mkdir()
     first = planted.names[0]
     bad.write_text(f"image_name,tags\n{first},clear primary\n{planted.names[1]},clear volcano\n")
-    assert not open_and_wait(window, review.folder, bad)
-    assert len(errors) == 1
-    title, message, hint = errors[0]
+    assert not open_and_wait(window, review.folder, bad)  # answered Cancel
+    assert len(choices.asked) == 1
+    title, message, options = choices.asked[0]
     assert "\n" not in message and "bad_labels.csv" in message and "volcano" in message
-    assert hint
+    assert options == ["Open without labels", "Choose another labels CSV…"]
     # The open review goes on as before.
     assert window.review is review and window.stack.currentWidget() is window.page
     assert review.labels_path is not None and review.labels_path.name == "labels.csv"
@@ -556,6 +556,51 @@ def test_labels_with_an_unknown_tag_give_one_line_and_leave_the_app_usable(
     before = review.tags_now(row)
     press(window, TAG_KEYS["road"])
     assert set(review.tags_now(row)) ^ set(before) == {"road"}
+
+
+def test_a_bad_labels_file_found_beside_the_folder_is_no_dead_end(
+    qtbot,
+    open_and_wait,
+    new_window,
+    planted: Planted,
+    tmp_path: Path,
+    chips_dir,
+    link_chips,
+    choices,
+    monkeypatch,
+) -> None:
+    """A labels CSV found by itself beside the folder has an unknown tag: the folder still
+    opens, without labels or with another CSV the user picks."""
+    folder, _ = make_folder(tmp_path, planted.names, chips_dir, link_chips)
+    (tmp_path / "found.csv").write_text(
+        f"image_name,tags\n{planted.names[0]},clear foo_tag\n", encoding="utf-8"
+    )
+    good = tmp_path / "elsewhere" / "good.csv"
+    good.parent.mkdir()
+    write_labels(good, planted.truth)
+    window = new_window()
+
+    choices.answer = "Open without labels"
+    outcome = []
+    window.review_opened.connect(outcome.append)
+    assert not open_and_wait(window, folder)
+    assert "found.csv" in choices.asked[-1][1] and "foo_tag" in choices.asked[-1][1]
+    qtbot.waitUntil(lambda: len(outcome) == 1, timeout=60_000)
+    review = window.review
+    assert review.folder == folder and review.labels_path is None
+    assert window.stack.currentWidget() is window.page
+
+    # Ctrl+L now reaches the file dialog; and a fresh open of the folder, refused again, can
+    # go on with another CSV.
+    monkeypatch.setattr(
+        main_window.QFileDialog,
+        "getOpenFileName",
+        lambda *args, **kwargs: (str(good), "CSV files (*.csv)"),
+    )
+    press(window, "Ctrl+L")
+    qtbot.waitUntil(lambda: len(outcome) == 2, timeout=60_000)
+    assert window.review.labels_path == good
+    assert window.review.counts()["labelled"] == len(planted.names)
 
 
 def test_a_folder_without_labels_opens_for_triage_and_filters_by_model_call(

@@ -86,6 +86,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "export_labels", "&Export corrected labels…", "&File", ("Ctrl+E",), "", WITH_REVIEW, True
     ),
     ActionSpec(
+        "export_labels_shown",
+        "Export corrected labels of the chips &shown…",
+        "&File",
+        enabled=WITH_REVIEW,
+    ),
+    ActionSpec(
         "export_labels_with_model",
         "Export corrected labels, with the model's tags for unlabelled chips…",
         "&File",
@@ -94,6 +100,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("export_change_log", "Export the change &log…", "&File", enabled=WITH_REVIEW),
     ActionSpec(
         "export_predictions", "Export the model's &predictions…", "&File", enabled=WITH_REVIEW
+    ),
+    ActionSpec(
+        "export_predictions_shown",
+        "Export the model's predictions for the chips shown…",
+        "&File",
+        enabled=WITH_REVIEW,
     ),
     ActionSpec("quit", "&Quit", "&File", ("Ctrl+Q",), separator_before=True),
     ActionSpec("undo", "&Undo", "&Edit", ("Ctrl+Z",), "undo, over the whole session", CAN_UNDO),

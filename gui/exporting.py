@@ -11,36 +11,52 @@ from gui import dialogs
 from model.errors import ChipAuditError
 from model.review import Review
 
-# id: (dialog title, file name suffix, what a row is, the write)
-EXPORTS: dict[str, tuple[str, str, str, Callable[[Review, Path], int]]] = {
+# id: (dialog title, file name suffix, what a row is, the write; `shown` is the grid's rows,
+# or None for every chip)
+Write = Callable[[Review, Path, "list[int] | None"], int]
+EXPORTS: dict[str, tuple[str, str, str, Write]] = {
     "labels": (
         "Export corrected labels",
         "_corrected.csv",
         "rows",
-        lambda review, path: review.export_labels(path),
+        lambda review, path, shown: review.export_labels(path),
+    ),
+    "labels_shown": (
+        "Export corrected labels of the chips shown",
+        "_corrected_shown.csv",
+        "rows",
+        lambda review, path, shown: review.export_labels(path, only=shown),
     ),
     "labels_with_model": (
         "Export corrected labels, with the model's tags for unlabelled chips",
         "_corrected.csv",
         "rows",
-        lambda review, path: review.export_labels(path, include_model_for_unlabelled=True),
+        lambda review, path, shown: review.export_labels(path, include_model_for_unlabelled=True),
     ),
     "change_log": (
         "Export the change log",
         "_changes.csv",
         "decisions",
-        lambda review, path: review.export_change_log(path),
+        lambda review, path, shown: review.export_change_log(path),
     ),
     "predictions": (
         "Export the model's predictions",
         "_predictions.csv",
         "chips",
-        lambda review, path: review.export_predictions(path),
+        lambda review, path, shown: review.export_predictions(path),
+    ),
+    "predictions_shown": (
+        "Export the model's predictions for the chips shown",
+        "_predictions_shown.csv",
+        "chips",
+        lambda review, path, shown: review.export_predictions(path, only=shown),
     ),
 }
 
 
-def export(parent: QWidget, status: QStatusBar, review: Review, kind: str) -> None:
+def export(
+    parent: QWidget, status: QStatusBar, review: Review, kind: str, shown: list[int]
+) -> None:
     title, suffix, what, write = EXPORTS[kind]
     start = str(review.folder.parent / f"{review.folder.name}{suffix}")
     chosen, _ = QFileDialog.getSaveFileName(parent, title, start, "CSV files (*.csv)")
@@ -48,10 +64,8 @@ def export(parent: QWidget, status: QStatusBar, review: Review, kind: str) -> No
         return
     path = Path(chosen)
     try:
-        count = write(review, path)
+        count = write(review, path, shown)
     except ChipAuditError as exc:
-        dialogs.show_error(
-            parent, "Export failed", str(exc), "Choose another place to save; nothing was lost."
-        )
+        dialogs.show_error(parent, "Nothing exported", str(exc), "Nothing was written or lost.")
         return
     status.showMessage(f"Wrote {count:,} {what} to {path}", 8000)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -40,6 +40,28 @@ SORT_LABELS = {
 }
 
 
+MODEL_CALLS_NONE = "Model calls: (no filter)"
+
+
+class StayOpenMenu(QMenu):
+    """A menu of tick boxes that stays open while ticks are set: several tags in a row."""
+
+    def mouseReleaseEvent(self, event) -> None:
+        action = self.actionAt(event.position().toPoint())
+        if action is not None and action.isCheckable() and action.isEnabled():
+            action.trigger()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        action = self.activeAction()
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+        if enter and action is not None and action.isCheckable():
+            action.trigger()
+            return
+        super().keyPressEvent(event)
+
+
 class FilterBar(QWidget):
     changed = Signal(object)  # ChipQuery
 
@@ -53,17 +75,19 @@ class FilterBar(QWidget):
         for tag in TAGS:
             self.tag.addItem(f"Tagged {tag}", tag)
         self.model_says = QToolButton(
-            text="Model calls: any",
+            text=MODEL_CALLS_NONE,
             toolTip=(
-                "Only chips the model tags with any of these, above the tag's threshold "
-                "(for triage: slash_burn, conventional_mine, road…)"
+                "Only chips the model tags with ANY of the ticked tags (at or above the tag's"
+                " threshold), for triage: slash_burn, conventional_mine, road…"
             ),
         )
         self.model_says.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         # A tool button keeps to its size hint, which leaves no room for the menu arrow: the
         # arrow was drawn over the text. Let it take its share of the row like the combos.
         self.model_says.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        menu = QMenu(self.model_says)
+        menu = StayOpenMenu(self.model_says)
+        heading = menu.addAction("Chips the model tags with any of:")
+        heading.setEnabled(False)
         self.model_actions: dict[str, QAction] = {}
         for tag in TAGS:
             action = menu.addAction(tag)
@@ -135,6 +159,8 @@ class FilterBar(QWidget):
 
     def _emit(self) -> None:
         chosen = [t for t, a in self.model_actions.items() if a.isChecked()]
-        self.model_says.setText("Model calls: " + (", ".join(chosen) if chosen else "any"))
+        self.model_says.setText(
+            "Model calls any of: " + ", ".join(chosen) if chosen else MODEL_CALLS_NONE
+        )
         self.sort_tag.setVisible(self.sort.currentData() == "probability")
         self.changed.emit(self.query())

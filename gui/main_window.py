@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QStackedWid
 
 from gui import dialogs
 from gui.actions import accept_id, key_table_html, toggle_id
-from gui.exporting import export
+from gui.exporting import EXPORTS, export
 from gui.menus import build_actions, recent_menu, update_enabled
 from gui.models_dialog import ModelsDialog
 from gui.opener import FolderOpener, OpenRequest
@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.status = StatusWidgets(self.statusBar(), self.predictions)
+        self.page.shown_changed.connect(self.status.set_shown)
         self.retraining = RetrainFlow(self)
         self.retraining.model_chosen.connect(self.set_active_model)
         self.actions_by_id = build_actions(self, self._handlers())
@@ -80,10 +81,7 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], object]] = {
             "open_folder": self.choose_folder,
             "open_labels": lambda: self.choose_labels(),
-            "export_labels": lambda: self._export("labels"),
-            "export_labels_with_model": lambda: self._export("labels_with_model"),
-            "export_change_log": lambda: self._export("change_log"),
-            "export_predictions": lambda: self._export("predictions"),
+            **{f"export_{kind}": lambda k=kind: self._export(k) for kind in EXPORTS},
             "quit": self.close,
             "undo": page.undo,
             "redo": page.redo,
@@ -251,7 +249,7 @@ class MainWindow(QMainWindow):
 
     def _export(self, kind: str) -> None:
         if self.review is not None:
-            export(self, self.statusBar(), self.review, kind)
+            export(self, self.statusBar(), self.review, kind, self.page.shown_rows())
 
     # --- settings, recent folders, drag and drop ------------------------------------------
     def _fill_recent_menu(self) -> None:

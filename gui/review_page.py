@@ -87,6 +87,7 @@ class ReviewPage(QWidget):
 
     message = Signal(str)  # one line for the status bar: what an action just did
     edit_failed = Signal(str)  # an edit the session file refused: nothing was kept
+    shown_changed = Signal(int)  # how many chips the grid shows (the filter's result)
 
     def __init__(self) -> None:
         super().__init__()
@@ -138,6 +139,7 @@ class ReviewPage(QWidget):
             lambda *_: self.detail.set_selected_count(len(self.selected_rows()))
         )
         self.model.set_order(review.query(self.filters.query()))
+        self.shown_changed.emit(len(self.model.order))
         position = review.position
         start = review.row_of(position) if position else None
         first = int(self.model.order[0]) if len(self.model.order) else None
@@ -187,6 +189,7 @@ class ReviewPage(QWidget):
             return
         current = self.current_row()
         self.model.set_order(self.review.query(query))
+        self.shown_changed.emit(len(self.model.order))
         if current is not None and self.model.index_of(current).isValid():
             self.select_row(current)
         elif len(self.model.order):
@@ -212,6 +215,10 @@ class ReviewPage(QWidget):
         self.apply_query(self.filters.query())
         if self.model is not None and len(self.model.order) and self.current_row() == placeholder:
             self.select_row(int(self.model.order[0]))
+
+    def shown_rows(self) -> list[int]:
+        """The review rows the grid shows, in its order."""
+        return [] if self.model is None else [int(i) for i in self.model.order]
 
     def current_row(self) -> int | None:
         if self.model is None:

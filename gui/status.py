@@ -15,12 +15,14 @@ def format_eta(seconds: float) -> str:
     return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def counts_text(review: Review | None) -> str:
+def counts_text(review: Review | None, shown: int | None = None) -> str:
     if review is None:
         return ""
     c = review.counts()
+    filtered = shown is not None and shown != c["chips"]
     text = (
-        f"{c['chips']:,} chips · {c['labelled']:,} labelled · {c['predicted']:,} predicted · "
+        f"{c['chips']:,} chips" + (f" · {shown:,} shown" if filtered else "") + " · "
+        f"{c['labelled']:,} labelled · {c['predicted']:,} predicted · "
         f"{c['reviewed']:,} reviewed · {c['changed']:,} changed · {c['suspects']:,} suspects"
     )
     return text + (f" · {c['broken']} unreadable" if c["broken"] else "")
@@ -33,6 +35,7 @@ class StatusWidgets:
         self.bar = bar
         self.predictions = predictions
         self.review: Review | None = None
+        self.shown: int | None = None  # chips the grid shows, when a filter hides some
         self.counts = QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
@@ -71,11 +74,15 @@ class StatusWidgets:
                 event.connect(self.counts_soon)
         self.update_counts()
 
+    def set_shown(self, shown: int) -> None:
+        self.shown = shown
+        self.update_counts()
+
     def counts_soon(self, **_info) -> None:
         self._timer.start()
 
     def update_counts(self) -> None:
-        self.counts.setText(counts_text(self.review))
+        self.counts.setText(counts_text(self.review, self.shown))
 
     def _show_run(self, visible: bool) -> None:
         for widget in self._run_widgets():

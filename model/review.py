@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 from model.audit import chip_suspicion, disagreement_kinds, suspect_order, tag_suspicion
 from model.card import DEFAULT_THRESHOLD, ModelCard
 from model.chips import is_tiff, list_chips, tiff_reliability_note
+from model.errors import ChipAuditError
 from model.events import EventGroup
 from model.files import atomic_write_text
 from model.labels import format_labels, read_labels
@@ -548,15 +550,30 @@ class Review:
         return out
 
     def export_labels(
-        self, path: str | os.PathLike[str], include_model_for_unlabelled: bool = False
+        self,
+        path: str | os.PathLike[str],
+        include_model_for_unlabelled: bool = False,
+        only: Iterable[int] | None = None,
     ) -> int:
+        """Write the corrected labels (of the chips at rows `only`, if given: "the chips shown");
+        refuses to write a file with no row."""
         self._sync()  # the session is the record: include what another window decided
         labels = self.corrected_labels(include_model_for_unlabelled)
+        if only is not None:
+            keep = {self.names[i] for i in only}
+            labels = {name: tags for name, tags in labels.items() if name in keep}
+        if not labels:
+            raise ChipAuditError(
+                f"{path}: nothing to write: no chip here has a label or a tag set by you"
+                + (" among those shown" if only is not None else "")
+            )
         atomic_write_text(path, format_labels(labels, getattr(self.crowd, "newline", "\n")))
         return len(labels)
 
     def export_change_log(self, path: str | os.PathLike[str]) -> int:
         rows = self.session.change_log()
+        if not rows:
+            raise ChipAuditError(f"{path}: nothing to write: no decision made in this review yet")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["image_name", "tag", "old", "new", "time", "state"])
@@ -566,13 +583,23 @@ class Review:
         atomic_write_text(path, buffer.getvalue())
         return len(rows)
 
-    def export_predictions(self, path: str | os.PathLike[str]) -> int:
-        """The model's tags per predicted chip, as a labels CSV (the field team's export)."""
+    def export_predictions(
+        self, path: str | os.PathLike[str], only: Iterable[int] | None = None
+    ) -> int:
+        """The model's tags per predicted chip (of the rows `only`, if given), as a labels CSV
+        (the field team's export); refuses to write a file with no row."""
+        rows = range(len(self.names)) if only is None else sorted(set(only))
         labels = {
-            name: sorted(t for t, c in zip(TAGS, self.calls[i]) if c)
-            for i, name in enumerate(self.names)
+            self.names[i]: sorted(t for t, c in zip(TAGS, self.calls[i]) if c)
+            for i in rows
             if self.predicted[i]
         }
+        if not labels:
+            raise ChipAuditError(
+                f"{path}: nothing to write: no chip"
+                + (" shown" if only is not None else "")
+                + " has the model's prediction yet"
+            )
         atomic_write_text(path, format_labels(labels))
         return len(labels)
 

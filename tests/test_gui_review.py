@@ -612,6 +612,7 @@ def test_a_folder_without_labels_opens_for_triage_and_filters_by_model_call(
     chips_dir,
     link_chips,
     errors,
+    monkeypatch,
 ) -> None:
     folder, _ = make_folder(tmp_path / "field", planted.names, chips_dir, link_chips)
 
@@ -637,15 +638,51 @@ def test_a_folder_without_labels_opens_for_triage_and_filters_by_model_call(
 
     actions = page.filters.model_actions
     actions[first].setChecked(True)
-    assert first in page.filters.model_says.text()
+    assert page.filters.model_says.text() == f"Model calls any of: {first}"
     assert shown() == carrying(first)
-    actions[second].setChecked(True)  # either call
-    assert shown() == carrying(first) | carrying(second)
+    # The status bar says how many of the folder's chips the grid shows.
+    assert f"{N_CHIPS} chips · {len(carrying(first))} shown" in window.status.counts.text()
+    # The menu stays open while ticks are set, so several tags go in one visit.
+    menu = page.filters.model_says.menu()
+    menu.popup(page.filters.model_says.mapToGlobal(page.filters.model_says.rect().bottomLeft()))
+    qtbot.waitUntil(menu.isVisible)
+    QTest.mouseClick(
+        menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(actions[second]).center()
+    )
+    assert actions[second].isChecked() and menu.isVisible()
+    menu.hide()
+    assert shown() == carrying(first) | carrying(second)  # either call
+
+    # File > export of the chips shown writes those, in folder order, and says how many.
+    out = tmp_path / "shown.csv"
+    monkeypatch.setattr(
+        main_window.QFileDialog,
+        "getSaveFileName",
+        lambda *args, **kwargs: (str(out), "CSV files (*.csv)"),
+    )
+    window.actions_by_id["export_predictions_shown"].trigger()
+    written = read_labels(out)
+    assert list(written) == [n for n in planted.names if n in shown()]
+    assert window.statusBar().currentMessage() == f"Wrote {len(written)} chips to {out}"
+
     actions[first].setChecked(False)
     actions[second].setChecked(False)
     assert shown() == set(planted.names)
-    assert page.filters.model_says.text() == "Model calls: any"
+    assert page.filters.model_says.text() == "Model calls: (no filter)"
+    assert f"{N_CHIPS} chips · {N_CHIPS} labelled" not in window.status.counts.text()
+    assert " shown" not in window.status.counts.text()
     assert errors == []
+
+    # Nothing to write is said, and nothing is written: no labels and no tag set here.
+    empty = tmp_path / "empty.csv"
+    monkeypatch.setattr(
+        main_window.QFileDialog,
+        "getSaveFileName",
+        lambda *args, **kwargs: (str(empty), "CSV files (*.csv)"),
+    )
+    press(window, "Ctrl+E")
+    assert not empty.exists()
+    assert len(errors) == 1 and "nothing to write" in errors[0][1]
 
 
 # --- pause and cancel ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from model.session import (
     Change,
     ReviewSession,
 )
-from model.tags import LAND_TAGS, TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations
+from model.tags import TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations, violation_counts
 
 SORTS = ("suspicion", "name", "probability")
 KINDS = ("all", "disagreements", "model_yes_crowd_no", "model_no_crowd_yes", "violations", "broken")
@@ -327,10 +327,7 @@ class Review:
 
     def violation_counts(self) -> np.ndarray:
         """Broken rules per chip, as `violations` counts them, for all chips at once."""
-        now = self.current > 0.5
-        weather = now[:, [TAG_INDEX[t] for t in WEATHER_TAGS]].sum(axis=1)
-        land = now[:, [TAG_INDEX[t] for t in LAND_TAGS]].any(axis=1)
-        counts = (weather != 1).astype(int) + (now[:, TAG_INDEX["cloudy"]] & land)
+        counts = violation_counts(self.current)
         counts[~self.has_label & ~self.decided] = 0
         return counts
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 # Fixed order: the classifier's outputs, the review table and every array use it.
 WEATHER_TAGS: tuple[str, ...] = ("clear", "partly_cloudy", "haze", "cloudy")
 LAND_TAGS: tuple[str, ...] = (
@@ -52,6 +54,19 @@ def rule_violations(tags: Iterable[str]) -> list[str]:
         if land:
             problems.append("cloudy with land tags: " + ", ".join(land))
     return problems
+
+
+def violation_counts(tag_matrix: np.ndarray) -> np.ndarray:
+    """`len(rule_violations(tags))` for every row of an (n, 17) 0/1 matrix in TAGS order, at once.
+
+    The same rules as `rule_violations`, for the review's badges, filter and suspicion order,
+    which ask it of every chip after every edit.
+    """
+    now = np.asarray(tag_matrix) > 0.5
+    n_weather = now[:, list(WEATHER_INDICES)].sum(axis=1)
+    has_land = now[:, [TAG_INDEX[t] for t in LAND_TAGS]].any(axis=1)
+    cloudy_with_land = now[:, TAG_INDEX["cloudy"]] & has_land
+    return (n_weather != 1).astype(int) + cloudy_with_land.astype(int)
 
 
 def to_vector(tags: Iterable[str]) -> list[int]:

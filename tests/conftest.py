@@ -1,8 +1,10 @@
 """Shared fixtures: the real Planet data (read-only, never copied into the repo) and a tiny model.
 
 The data lives at <repo>/../shared/data/planet. Tests that need it skip, with the reason, where it
-is absent. Nothing here writes outside pytest's temporary folders: the app's data folder and
-Keras' home are pointed at a temporary folder for the whole session.
+is absent, unless CHIP_AUDIT_REQUIRE_DATA=1 (as .ci/run sets): then they fail, so that a CI run
+without the data cannot pass on the other tests alone. Nothing here writes outside pytest's
+temporary folders: the app's data folder and Keras' home are pointed at a temporary folder for
+the whole session.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import model.classifier  # noqa: E402, F401, I001
 
 TINY_MODEL_CHIPS = 60
+REQUIRE_DATA = "CHIP_AUDIT_REQUIRE_DATA"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,15 +49,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
-def _require(path: Path, what: str) -> Path:
-    if not path.exists():
-        pytest.skip(f"{what} not found at {path} (the read-only Planet data is not present)")
-    return path
+def data_required() -> bool:
+    return os.environ.get(REQUIRE_DATA, "").strip() not in ("", "0")
+
+
+def _require(
+    path: Path, what: str, missing: str = "the read-only Planet data is not present"
+) -> Path:
+    """`path` if it exists; else skip the test, or fail it where the data is required."""
+    if path.exists():
+        return path
+    reason = f"{what} not found at {path} ({missing})"
+    if data_required():
+        pytest.fail(f"{reason}; {REQUIRE_DATA}=1 requires it", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> Path:
+    from model.paths import BUNDLED_MODEL
+
+    return _require(BUNDLED_MODEL, "bundled model", "it ships in resources/model/")
+
+
+@pytest.fixture(scope="session")
+def bundled_classifier(bundled_model: Path):
+    """The bundled model, loaded once: the real network for tests that run without the data."""
+    from model.classifier import Classifier
+
+    return Classifier.load(bundled_model)
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +167,29 @@ def labelled_folder(chips_dir: Path, chip_labels: dict[str, tuple[str, ...]]):
         return _labelled_folder(root, names, chips_dir, chip_labels, labels_file)
 
     return make
+
+
+def write_synthetic_chips(folder: Path, names: list[str], size: int = 32) -> list[Path]:
+    """Small chips of seeded noise, JPEG and PNG in turn, each unlike the others: a folder of
+    chips for the tests that must run without the Planet data."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, name in enumerate(names):
+        rng = np.random.default_rng(k)
+        # A colour cast per chip on top of the noise, so that the model's answers differ.
+        pixels = rng.integers(0, 96, (size, size, 3)) + rng.integers(0, 160, 3)
+        path = folder / f"{name}.{'jpg' if k % 2 == 0 else 'png'}"
+        Image.fromarray(pixels.astype(np.uint8), "RGB").save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def synthetic_chips():
+    """synthetic_chips(folder, names, size=32) -> paths: a folder of small made-up chips."""
+    return write_synthetic_chips
 
 
 @pytest.fixture

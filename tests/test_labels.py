@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -234,6 +235,52 @@ def test_interrupt_mid_write_leaves_old_file_and_no_temp(
     write_labels(path, NEW)
     assert read_labels(path) == NEW
     assert _only(tmp_path) == ["labels.csv"]
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_temp_file_beside_the_target_and_the_folder_synced_after_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relative: bool
+) -> None:
+    """The rename is atomic only within one file system, hence the temp file in the target's
+    folder; the rename itself is durable only once that folder is synced."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    path = folder / "labels.csv"
+    write_labels(path, OLD)
+    if relative:
+        monkeypatch.chdir(folder)
+    events: list[tuple] = []
+    real_mkstemp, real_fsync, real_replace = tempfile.mkstemp, os.fsync, os.replace
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        events.append(("temp", Path(name).resolve()))
+        return fd, name
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        events.append(("fsync", "folder" if stat.S_ISDIR(info.st_mode) else "file", info.st_ino))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        real_replace(src, dst)
+        events.append(("replace", Path(src).resolve(), Path(dst).resolve()))
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_labels(Path("labels.csv") if relative else path, NEW)
+    monkeypatch.undo()
+
+    assert read_labels(path) == NEW
+    temp = events[0][1]
+    assert temp.parent == folder.resolve() and temp.name.startswith(".labels.csv.")
+    assert events == [
+        ("temp", temp),
+        ("fsync", "file", path.stat().st_ino),  # the new text, before it replaces the old
+        ("replace", temp, path.resolve()),
+        ("fsync", "folder", folder.stat().st_ino),  # then the rename
+    ]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, fbeta_score, precision_recall_fscore_support
 
+from model import metrics
 from model.metrics import (
     GRID,
     cross_validated_calls,
@@ -66,16 +67,38 @@ def test_fbeta_samples_matches_sklearn(seed: int, beta: float) -> None:
     assert fbeta_samples(y_true, y_pred, beta) == pytest.approx(expected)
 
 
-def test_macro_f1_matches_sklearn() -> None:
+def test_summary_matches_sklearn() -> None:
     y_true, y_pred = _random_case(3)
     report = summary(y_true, y_pred)
-    expected = f1_score(y_true, y_pred, average="macro", zero_division=0)
-    assert report["macro_f1"] == pytest.approx(expected)
     assert report["n_chips"] == len(y_true)
-    assert set(report["per_tag"]) == set(TAGS)
-    assert report["f1_samples"] == pytest.approx(
-        f1_score(y_true, y_pred, average="samples", zero_division=0)
+    assert report["f2_samples"] == pytest.approx(
+        fbeta_score(y_true, y_pred, beta=2, average="samples", zero_division=0), abs=1e-12
     )
+    assert report["f1_samples"] == pytest.approx(
+        f1_score(y_true, y_pred, average="samples", zero_division=0), abs=1e-12
+    )
+    assert report["f2_samples"] != pytest.approx(report["f1_samples"])  # the case tells them apart
+    assert report["macro_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12
+    )
+    p, r, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, average=None, zero_division=0
+    )
+    _, _, f2, _ = precision_recall_fscore_support(
+        y_true, y_pred, beta=2.0, average=None, zero_division=0
+    )
+    assert list(report["per_tag"]) == list(TAGS)
+    for i, tag in enumerate(TAGS):
+        assert report["per_tag"][tag] == pytest.approx(
+            {
+                "support": support[i],
+                "predicted": y_pred[:, i].sum(),
+                "precision": p[i],
+                "recall": r[i],
+                "f1": f1[i],
+                "f2": f2[i],
+            }
+        )
 
 
 def test_empty_chip_convention_by_hand() -> None:
@@ -170,6 +193,37 @@ def test_cross_validated_calls_shape_and_honesty() -> None:
     assert np.array_equal(
         cross_validated_calls(y, probs, True, seed=5), cross_validated_calls(y, probs, True, seed=5)
     )
+
+
+@pytest.mark.parametrize("argmax", [False, True])
+def test_cross_validated_thresholds_are_tuned_on_the_other_half_only(
+    argmax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spy on threshold tuning: which chips each fold's thresholds were fitted on."""
+    y, probs = _probabilities(2)
+    n = len(probs)
+    row_of = {row.tobytes(): i for i, row in enumerate(probs)}
+    assert len(row_of) == n  # every chip's probabilities differ: rows can be told apart
+    fits: list[tuple[set[int], np.ndarray]] = []
+    real_tune = metrics.tune_thresholds
+
+    def spy(y_rows: np.ndarray, prob_rows: np.ndarray, *args, **kwargs) -> np.ndarray:
+        rows = [row_of[row.tobytes()] for row in prob_rows]
+        np.testing.assert_array_equal(y_rows, y[rows])  # labels travel with their chips
+        thresholds = real_tune(y_rows, prob_rows, *args, **kwargs)
+        fits.append((set(rows), thresholds))
+        return thresholds
+
+    monkeypatch.setattr(metrics, "tune_thresholds", spy)
+    calls = cross_validated_calls(y, probs, argmax, folds=2, seed=0)
+    assert len(fits) == 2
+    (first, _), (second, _) = fits
+    assert first.isdisjoint(second) and first | second == set(range(n))
+    assert abs(len(first) - len(second)) <= 1
+    for fitted_on, thresholds in fits:
+        # The chips left out of this fit are called with its thresholds, and only they are.
+        held = sorted(set(range(n)) - fitted_on)
+        np.testing.assert_array_equal(calls[held], decide(probs[held], thresholds, argmax))
 
 
 def test_cross_validated_summary_pools_the_draws() -> None:

@@ -271,6 +271,17 @@ def test_for_folder_records_the_folder(tmp_path: Path) -> None:
         s.close()
 
 
+def test_every_commit_reaches_the_disk(tmp_path: Path) -> None:
+    """WAL with synchronous=FULL: a commit is on disk before the call returns, so a power cut
+    loses no decision (NORMAL could lose the last ones; OFF, more)."""
+    s = ReviewSession.for_folder(tmp_path / "chips")
+    try:
+        assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # 0 OFF, 1 NORMAL, 2 FULL
+    finally:
+        s.close()
+
+
 def test_unusable_session_file_is_a_one_line_error(tmp_path: Path) -> None:
     from model.errors import ChipAuditError
 

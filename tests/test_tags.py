@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
+
 from model.tags import (
     LAND_TAGS,
     TAG_INDEX,
@@ -15,6 +17,7 @@ from model.tags import (
     rule_violations,
     sort_tags,
     to_vector,
+    violation_counts,
 )
 
 EXPECTED_ORDER = (
@@ -103,3 +106,14 @@ def test_only_train_24448_breaks_the_weather_rules_in_train_v2(train_v2_csv) -> 
     broken = {name: problems for name, problems in broken.items() if problems}
     assert list(broken) == ["train_24448"]
     assert broken["train_24448"] == ["no weather tag"]
+
+
+def test_violation_counts_equal_rule_violations_on_every_tag_set() -> None:
+    """All 2**17 tag sets: two or more weather tags, none, cloudy with land tags, and the rest."""
+    every = (np.arange(2 ** len(TAGS))[:, None] >> np.arange(len(TAGS))) & 1
+    expected = [len(rule_violations(from_vector(row))) for row in every]
+    np.testing.assert_array_equal(violation_counts(every), expected)
+    assert set(expected) == {0, 1, 2}
+    # Float matrices (the review's) count the same as 0/1 integers.
+    np.testing.assert_array_equal(violation_counts(every.astype(np.float32)), expected)
+    assert violation_counts(np.zeros((0, len(TAGS)))).shape == (0,)

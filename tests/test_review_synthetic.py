@@ -162,7 +162,9 @@ def test_predictions_reach_the_right_chips_and_a_broken_chip_is_reported(
         result = predict_paths(
             bundled_classifier,
             review.unpredicted_paths(),
-            on_batch=review.add_predictions,
+            on_batch=lambda names, probs: review.add_predictions(
+                names, probs, bundled_classifier.card.version
+            ),
             batch_size=4,
         )
         assert [Path(e.path).name for e in result.errors] == [bad.name]
@@ -194,14 +196,15 @@ def test_predictions_reach_the_right_chips_and_a_broken_chip_is_reported(
 
 def test_model_and_crowd_disagreements_on_synthetic_probabilities(rules_review: Review) -> None:
     review = rules_review
-    review.set_model(card())
+    model_card = card()
+    review.set_model(model_card)
     probs = np.where(review.crowd_matrix > 0.5, 0.9, 0.05).astype(np.float32)
     fine, no_weather = review.index["fine"], review.index["no_weather"]
     probs[fine, TAG_INDEX["water"]] = 0.95  # the model sees water the crowd did not tag
     probs[no_weather, TAG_INDEX["road"]] = 0.01  # and no road where the crowd saw one
     skip = review.index["fresh"]
     rows = [i for i in range(len(review.names)) if i != skip]
-    review.add_predictions([review.names[i] for i in rows], probs[rows])
+    review.add_predictions([review.names[i] for i in rows], probs[rows], model_card.version)
     yes_no, no_yes = review.disagreements()
     assert [(int(i), TAGS[j]) for i, j in zip(*np.nonzero(yes_no))] == [(fine, "water")]
     assert [(int(i), TAGS[j]) for i, j in zip(*np.nonzero(no_yes))] == [(no_weather, "road")]

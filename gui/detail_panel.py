@@ -9,10 +9,10 @@ from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QScrollArea,
+    QSplitter,
     QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
@@ -31,6 +31,15 @@ THRESH_ROLE = Qt.ItemDataRole.UserRole + 11
 MODEL_YES = QColor(70, 130, 230, 70)  # model says yes, crowd says no
 MODEL_NO = QColor(230, 80, 60, 70)  # model says no, crowd says yes
 COLUMNS = ("Key", "Tag", "Crowd", "Model probability", "Model", "Now")
+ROW_HEIGHT = 22
+LEGEND = (
+    "<b>Bar</b>: the model's probability, blue at or above the tag's threshold (the black"
+    " tick), grey below; <b>Model</b> is the call that makes. <b>Blue row</b>: the model says"
+    " yes, the tags now say no. <b>Red row</b>: the model says no, the tags now say yes."
+    " <b>✎</b>: you changed it from the crowd's. <b>–</b> in Crowd: no label;"
+    " <b>…</b> in Model: not predicted yet; <b>✗</b>: the chip cannot be read.<br>"
+    "Keys toggle tags; Shift+key takes the model's call; Space marks reviewed; F1 lists all."
+)
 
 
 def rgb_to_pixmap(rgb: np.ndarray) -> QPixmap:
@@ -46,7 +55,7 @@ class ProbabilityDelegate(QStyledItemDelegate):
         prob = index.data(PROB_ROLE)
         thresh = index.data(THRESH_ROLE)
         painter.save()
-        r = option.rect.adjusted(4, 6, -44, -6)
+        r = option.rect.adjusted(4, 6, -50, -6)
         palette = option.palette
         painter.fillRect(r, palette.color(QPalette.ColorRole.AlternateBase))
         if prob is not None:
@@ -57,7 +66,7 @@ class ProbabilityDelegate(QStyledItemDelegate):
             painter.drawText(
                 option.rect.adjusted(0, 0, -4, 0),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{prob:.2f}",
+                f"{prob:.3f}",
             )
         if thresh is not None:
             x = r.x() + int(r.width() * thresh)
@@ -143,6 +152,7 @@ class DetailPanel(QWidget):
 
         self.title = QLabel()
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)  # a long status must wrap, never hide behind a control
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
@@ -155,7 +165,7 @@ class DetailPanel(QWidget):
         self.image.setMinimumSize(260, 260)
         self.violations = QLabel()
         self.violations.setWordWrap(True)
-        self.violations.setStyleSheet("color: rgb(230, 120, 0); font-weight: bold;")
+        self.violations.setStyleSheet("color: rgb(200, 100, 0); font-weight: bold;")
 
         self.table = QTableWidget(len(TAGS), len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -168,7 +178,7 @@ class DetailPanel(QWidget):
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
         self.table.cellClicked.connect(self._clicked)
         for r, tag in enumerate(TAGS):
             self.table.setItem(r, 0, QTableWidgetItem(TAG_KEYS[tag]))
@@ -177,29 +187,37 @@ class DetailPanel(QWidget):
                 item = QTableWidgetItem()
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(r, c, item)
-        height = 22 * len(TAGS) + self.table.horizontalHeader().sizeHint().height() + 6
+        height = ROW_HEIGHT * len(TAGS) + self.table.horizontalHeader().sizeHint().height() + 6
         self.table.setFixedHeight(height)  # all 17 tags always in view, never a scroll bar
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.setColumnWidth(3, 160)
-        self.setMinimumWidth(520)
-
-        top = QHBoxLayout()
-        top.addWidget(self.title, 1)
-        top.addWidget(self.view_mode)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.image, 1)
-        layout.addWidget(self.violations)
-        layout.addWidget(self.table)
-        self.legend = QLabel(
-            "Blue row: the model says yes, the tags now say no. Red row: the model says no, "
-            "the tags now say yes. ✎ marks a tag you changed from the crowd's. "
-            "Keys toggle tags; Shift+key takes the model's call; Space marks reviewed."
-        )
+        self.table.setMinimumWidth(470)
+        self.legend = QLabel(LEGEND)
         self.legend.setWordWrap(True)
-        self.legend.setEnabled(False)
-        layout.addWidget(self.legend)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+
+        # The chip beside its tags, not above them: the image takes the panel's full height.
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.view_mode, 0, Qt.AlignmentFlag.AlignLeft)
+        left_layout.addWidget(self.image, 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.violations)
+        right_layout.addWidget(self.table)
+        right_layout.addWidget(self.legend)
+        right_layout.addStretch(1)
+        self.body = QSplitter(Qt.Orientation.Horizontal)
+        self.body.addWidget(left)
+        self.body.addWidget(right)
+        self.body.setStretchFactor(0, 1)
+        self.body.setStretchFactor(1, 0)
+        self.body.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.body, 1)
 
     def show_chip(self, review: Review | None, row: int | None) -> None:
         changed_chip = row != self.row or review is not self.review
@@ -260,7 +278,14 @@ class DetailPanel(QWidget):
             items[2].setText(("yes" if crowd else "·") if chip.crowd_known else "–")
             items[3].setData(PROB_ROLE, float(chip.probs[r]) if predicted else None)
             items[3].setData(THRESH_ROLE, float(chip.thresholds[r]))
-            items[4].setText(("yes" if call else "·") if predicted else "…")
+            items[3].setToolTip(
+                f"probability {float(chip.probs[r]):.3f}, threshold {float(chip.thresholds[r]):.3f}"
+                if predicted
+                else f"threshold {float(chip.thresholds[r]):.3f}"
+            )
+            items[4].setText(
+                ("yes" if call else "·") if predicted else ("✗" if chip.broken else "…")
+            )
             changed = chip.crowd_known and now != crowd or not chip.crowd_known and now
             items[5].setText(("yes" if now else "·") + (" ✎" if changed else ""))
             items[5].setToolTip(

@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
                 QByteArray(base64.b64decode(self.settings.splitter_state))
             )
         else:
-            self.page.splitter.setSizes([800, 560])
+            self.page.splitter.setSizes([460, 940])  # the chip large beside its tags
 
     def save_settings(self) -> None:
         self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode()

@@ -59,8 +59,10 @@ def key_sequence(key: str) -> QKeySequence:
 
 
 def _menu(window: QMainWindow, menus: dict[str, QMenu], path: str) -> QMenu:
-    if path not in menus:
+    """The menu at "Review/&Toggle tag", made on first use; "&Review" and "Review" are one."""
+    key = path.replace("&", "")
+    if key not in menus:
         parent, _, name = path.rpartition("/")
         owner = _menu(window, menus, parent) if parent else window.menuBar()
-        menus[path] = owner.addMenu(name if "&" in name else "&" + name)
-    return menus[path]
+        menus[key] = owner.addMenu(name if "&" in name else "&" + name)
+    return menus[key]

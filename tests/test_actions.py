@@ -49,6 +49,8 @@ def test_the_window_has_every_action_in_its_menu_with_its_keys(qtbot, tmp_path, 
         else:
             in_menus.add(action.objectName())
     assert {spec.id for spec in ACTIONS} <= in_menus
+    titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert titles == ["File", "Edit", "Review", "View", "Model", "Help"]
     for spec in ACTIONS:
         action = window.actions_by_id[spec.id]
         assert [s.toString() for s in action.shortcuts()] == [

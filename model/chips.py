@@ -20,6 +20,7 @@ from model.errors import ChipError
 
 CHIP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 TIFF_EXTENSIONS = (".tif", ".tiff")
+ANALYTIC_EXPECTED = "not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)"
 # Planet chips are 256x256; anything near this size is not a chip but a decompression bomb.
 MAX_PIXELS = 8192 * 8192
 
@@ -97,7 +98,9 @@ def is_tiff(path: str | os.PathLike[str]) -> bool:
 
 
 def read_bands(path: str | os.PathLike[str]) -> np.ndarray:
-    """A 4-band TIFF as (H, W, 4) uint16 in file band order (B, G, R, NIR), without loss."""
+    """A Planet analytic TIFF as (H, W, 4) uint16 in file band order (B, G, R, NIR), without
+    loss. Any other TIFF (another band count, 8-bit or float, all zero) is a ChipError saying
+    what it is: its colours would be wrong, and nothing would say so."""
     import tifffile  # imported here: only TIFF users pay for it
 
     try:
@@ -106,13 +109,31 @@ def read_bands(path: str | os.PathLike[str]) -> np.ndarray:
         if isinstance(exc, OSError) and exc.errno == 40:
             raise ChipError(path, "symbolic link loop") from None
         raise ChipError(path, f"not a readable TIFF ({_short(exc)})") from None
-    if data.ndim == 3 and data.shape[0] in (3, 4) and data.shape[2] not in (3, 4):
-        data = np.moveaxis(data, 0, -1)  # planar storage
-    if data.ndim != 3 or data.shape[2] < 3:
-        raise ChipError(path, f"expected a multi-band image, found shape {data.shape}")
+    if data.ndim == 3 and int(np.argmin(data.shape)) == 0:
+        data = np.moveaxis(data, 0, -1)  # planar storage: bands first
+    if data.ndim not in (2, 3):
+        raise ChipError(path, f"expected one multi-band image, found shape {data.shape}")
     if data.shape[0] * data.shape[1] > MAX_PIXELS:
         raise ChipError(path, f"image of {data.shape[1]}x{data.shape[0]} is too large")
+    n_bands = 1 if data.ndim == 2 else data.shape[2]
+    if n_bands != 4 or data.dtype != np.uint16:
+        raise ChipError(path, f"{_tiff_kind(data.dtype, n_bands)}, {ANALYTIC_EXPECTED}")
+    if not data.any():
+        raise ChipError(path, "every pixel is zero (no data)")
     return data
+
+
+def _tiff_kind(dtype: np.dtype, n_bands: int) -> str:
+    """'8-bit TIFF with 3 bands', '32-bit floating-point TIFF with 4 bands'..."""
+    if dtype == np.bool_:
+        depth = "1-bit"
+    elif np.issubdtype(dtype, np.floating):
+        depth = f"{dtype.itemsize * 8}-bit floating-point"
+    elif np.issubdtype(dtype, np.signedinteger):
+        depth = f"{dtype.itemsize * 8}-bit signed"
+    else:
+        depth = f"{dtype.itemsize * 8}-bit"
+    return f"{depth} TIFF with {n_bands} band{'' if n_bands == 1 else 's'}"
 
 
 def stretch(bands: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Find chip files in a folder and decode them to RGB arrays.
 
 Planet JPEGs are 4-channel files that Pillow opens as CMYK; `convert("RGB")` gives the true
-colours. Planet TIFFs are 16-bit with bands B, G, R, NIR; Pillow would truncate them to 8-bit
-RGBA, so tifffile reads them without loss. Every failure is a ChipError naming the file.
+colours. Planet's analytic TIFFs are 16-bit with bands B, G, R, NIR; Pillow would truncate them
+to 8-bit RGBA, so tifffile reads them without loss, and `model.tiff_colour` maps them to the
+visual JPEGs' colours. Every failure is a ChipError naming the file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from model.errors import ChipError
+from model.errors import ChipError, ModelError
+from model.tiff_colour import shipped_mapping
 
 CHIP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -148,8 +150,10 @@ def stretch(bands: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarr
 
 
 def tiff_rgb(bands: np.ndarray) -> np.ndarray:
-    """True colour from B, G, R, NIR bands."""
-    return stretch(bands[..., [2, 1, 0]])
+    """True colour from analytic B, G, R, NIR bands, as Planet's visual JPEGs show it (the
+    colours the model learnt from): the fixed curves of `model.tiff_colour`, not a stretch.
+    A ModelError if the shipped mapping cannot be read."""
+    return shipped_mapping().apply(bands)
 
 
 def tiff_false_colour(bands: np.ndarray) -> np.ndarray:
@@ -157,6 +161,13 @@ def tiff_false_colour(bands: np.ndarray) -> np.ndarray:
     if bands.shape[2] < 4:
         raise ValueError("false colour needs a NIR band")
     return stretch(bands[..., [3, 2, 1]])
+
+
+def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
+    """An (H, W, 3) uint8 image at size x size, as decoding resizes a TIFF's."""
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
 
 
 def _short(exc: BaseException) -> str:
@@ -194,10 +205,11 @@ def decode_rgb(path: str | os.PathLike[str], size: int | None = None) -> np.ndar
     """
     path = Path(path)
     if is_tiff(path):
-        rgb = tiff_rgb(read_bands(path))
-        if size is not None and rgb.shape[:2] != (size, size):
-            rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
-        return rgb
+        try:
+            rgb = tiff_rgb(read_bands(path))
+        except ModelError as exc:  # the shipped mapping, not this chip, is at fault: say which
+            raise ChipError(path, f"cannot colour it: {exc}") from None
+        return rgb if size is None else resize_rgb(rgb, size)
     image = _open_image(path)
     try:
         if size is not None and image.format == "JPEG":

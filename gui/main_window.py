@@ -180,23 +180,21 @@ class MainWindow(QMainWindow):
             self.choose_labels(request.folder)
 
     def _describe_labels(self, review: Review) -> None:
+        """The notice above the grid: which labels are in use (with the ways to change that),
+        and what the model's calls on TIFFs are worth."""
+        tiffs = review.tiff_note(active_model().path)
         if review.labels_path is None:
-            self.page.notice.show_notice(
-                "No labels: triage mode. The model's tags are shown; "
-                "press the tag keys to tag chips yourself.",
-                [("Open labels CSV…", lambda: self.choose_labels())],
-            )
-            return
-        if review.has_tiffs():
-            self.statusBar().showMessage(review.tiff_note(), 20000)
-        how = "Found and using" if review.labels_found else "Using"
-        self.page.notice.show_notice(
-            f"{how} {review.labels_summary()}.",
-            [
+            text = "No labels: triage mode. The model's tags are shown; press the tag keys to tag"
+            text += " chips yourself."
+            buttons = [("Open labels CSV…", lambda: self.choose_labels())]
+        else:
+            how = "Found and using" if review.labels_found else "Using"
+            text = f"{how} {review.labels_summary()}."
+            buttons = [
                 ("Choose another…", lambda: self.choose_labels()),
                 ("Use no labels", lambda: self.open_folder(review.folder, None, use_labels=False)),
-            ],
-        )
+            ]
+        self.page.notice.show_notice(text + (f" {tiffs}" if tiffs else ""), buttons)
 
     # --- models ---------------------------------------------------------------------------
     def _active_card(self) -> ModelCard | None:

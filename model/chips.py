@@ -1,8 +1,9 @@
 """Find chip files in a folder and decode them to RGB arrays.
 
 Planet JPEGs are 4-channel files that Pillow opens as CMYK; `convert("RGB")` gives the true
-colours. Planet TIFFs are 16-bit with bands B, G, R, NIR; Pillow would truncate them to 8-bit
-RGBA, so tifffile reads them without loss. Every failure is a ChipError naming the file.
+colours. Planet's analytic TIFFs are 16-bit with bands B, G, R, NIR; Pillow would truncate them
+to 8-bit RGBA, so tifffile reads them without loss, and `model.tiff_colour` maps them to the
+visual JPEGs' colours. Every failure is a ChipError naming the file.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from model.errors import ChipError
+from model.errors import ChipError, ModelError
+from model.tiff_colour import shipped_mapping
 
 CHIP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 TIFF_EXTENSIONS = (".tif", ".tiff")
+ANALYTIC_EXPECTED = "not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)"
 # Planet chips are 256x256; anything near this size is not a chip but a decompression bomb.
 MAX_PIXELS = 8192 * 8192
 
@@ -96,16 +99,10 @@ def is_tiff(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(TIFF_EXTENSIONS)
 
 
-def tiff_reliability_note() -> str:
-    """What a reviewer should know about the model's calls on a folder with analytic TIFFs."""
-    return (
-        "4-band TIFFs here: the model learnt from Planet's JPEG chips, and its calls on "
-        "stretched TIFFs are much less reliable (samples F2 0.53 on the 16 sample TIFFs)."
-    )
-
-
 def read_bands(path: str | os.PathLike[str]) -> np.ndarray:
-    """A 4-band TIFF as (H, W, 4) uint16 in file band order (B, G, R, NIR), without loss."""
+    """A Planet analytic TIFF as (H, W, 4) uint16 in file band order (B, G, R, NIR), without
+    loss. Any other TIFF (another band count, 8-bit or float, all zero) is a ChipError saying
+    what it is: its colours would be wrong, and nothing would say so."""
     import tifffile  # imported here: only TIFF users pay for it
 
     try:
@@ -114,13 +111,31 @@ def read_bands(path: str | os.PathLike[str]) -> np.ndarray:
         if isinstance(exc, OSError) and exc.errno == 40:
             raise ChipError(path, "symbolic link loop") from None
         raise ChipError(path, f"not a readable TIFF ({_short(exc)})") from None
-    if data.ndim == 3 and data.shape[0] in (3, 4) and data.shape[2] not in (3, 4):
-        data = np.moveaxis(data, 0, -1)  # planar storage
-    if data.ndim != 3 or data.shape[2] < 3:
-        raise ChipError(path, f"expected a multi-band image, found shape {data.shape}")
+    if data.ndim == 3 and int(np.argmin(data.shape)) == 0:
+        data = np.moveaxis(data, 0, -1)  # planar storage: bands first
+    if data.ndim not in (2, 3):
+        raise ChipError(path, f"expected one multi-band image, found shape {data.shape}")
     if data.shape[0] * data.shape[1] > MAX_PIXELS:
         raise ChipError(path, f"image of {data.shape[1]}x{data.shape[0]} is too large")
+    n_bands = 1 if data.ndim == 2 else data.shape[2]
+    if n_bands != 4 or data.dtype != np.uint16:
+        raise ChipError(path, f"{_tiff_kind(data.dtype, n_bands)}, {ANALYTIC_EXPECTED}")
+    if not data.any():
+        raise ChipError(path, "every pixel is zero (no data)")
     return data
+
+
+def _tiff_kind(dtype: np.dtype, n_bands: int) -> str:
+    """'8-bit TIFF with 3 bands', '32-bit floating-point TIFF with 4 bands'..."""
+    if dtype == np.bool_:
+        depth = "1-bit"
+    elif np.issubdtype(dtype, np.floating):
+        depth = f"{dtype.itemsize * 8}-bit floating-point"
+    elif np.issubdtype(dtype, np.signedinteger):
+        depth = f"{dtype.itemsize * 8}-bit signed"
+    else:
+        depth = f"{dtype.itemsize * 8}-bit"
+    return f"{depth} TIFF with {n_bands} band{'' if n_bands == 1 else 's'}"
 
 
 def stretch(bands: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
@@ -135,8 +150,10 @@ def stretch(bands: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarr
 
 
 def tiff_rgb(bands: np.ndarray) -> np.ndarray:
-    """True colour from B, G, R, NIR bands."""
-    return stretch(bands[..., [2, 1, 0]])
+    """True colour from analytic B, G, R, NIR bands, as Planet's visual JPEGs show it (the
+    colours the model learnt from): the fixed curves of `model.tiff_colour`, not a stretch.
+    A ModelError if the shipped mapping cannot be read."""
+    return shipped_mapping().apply(bands)
 
 
 def tiff_false_colour(bands: np.ndarray) -> np.ndarray:
@@ -144,6 +161,13 @@ def tiff_false_colour(bands: np.ndarray) -> np.ndarray:
     if bands.shape[2] < 4:
         raise ValueError("false colour needs a NIR band")
     return stretch(bands[..., [3, 2, 1]])
+
+
+def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
+    """An (H, W, 3) uint8 image at size x size, as decoding resizes a TIFF's."""
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
 
 
 def _short(exc: BaseException) -> str:
@@ -181,10 +205,11 @@ def decode_rgb(path: str | os.PathLike[str], size: int | None = None) -> np.ndar
     """
     path = Path(path)
     if is_tiff(path):
-        rgb = tiff_rgb(read_bands(path))
-        if size is not None and rgb.shape[:2] != (size, size):
-            rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
-        return rgb
+        try:
+            rgb = tiff_rgb(read_bands(path))
+        except ModelError as exc:  # the shipped mapping, not this chip, is at fault: say which
+            raise ChipError(path, f"cannot colour it: {exc}") from None
+        return rgb if size is None else resize_rgb(rgb, size)
     image = _open_image(path)
     try:
         if size is not None and image.format == "JPEG":

@@ -18,7 +18,7 @@ import numpy as np
 
 from model.audit import chip_suspicion, disagreement_kinds, suspect_order, tag_suspicion
 from model.card import DEFAULT_THRESHOLD, ModelCard
-from model.chips import is_tiff, list_chips, tiff_reliability_note
+from model.chips import is_tiff, list_chips
 from model.errors import ChipAuditError
 from model.events import EventGroup
 from model.files import atomic_write_text
@@ -304,9 +304,13 @@ class Review:
     def has_tiffs(self) -> bool:
         return any(is_tiff(p) for p in self.paths)
 
-    def tiff_note(self) -> str:
-        """What the reviewer should know about the model's calls here, or "" (no TIFFs)."""
-        return tiff_reliability_note() if self.has_tiffs() else ""
+    def tiff_note(self, model_path: str | os.PathLike[str] | None = None) -> str:
+        """What the reviewer should know about `model_path`'s calls here, or "" (no TIFFs)."""
+        if not self.has_tiffs():
+            return ""
+        from model.tiff_colour import tiff_notice
+
+        return tiff_notice(model_path)
 
     def retrain_chip_count(self) -> int:
         """Chips a retrain on this review learns from: labelled ones, and unlabelled ones the

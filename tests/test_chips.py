@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 from model.chips import (
@@ -158,7 +159,11 @@ def test_tiff_reads_16_bit_without_loss(tif_dir: Path) -> None:
     assert all(bands[..., i].std() > 0 for i in range(4))
     for image in (tiff_rgb(bands), tiff_false_colour(bands)):
         assert image.shape == (256, 256, 3) and image.dtype == np.uint8
-        assert image.min() == 0 and image.max() == 255  # the stretch uses the full range
+    false_colour = tiff_false_colour(bands)
+    assert false_colour.min() == 0 and false_colour.max() == 255  # the stretch uses the range
+    # True colour is the fixed mapping to the JPEGs' colours (tests/test_tiff_colour.py), not
+    # a stretch: this clear forest chip stays as dark as its JPEG.
+    assert tiff_rgb(bands).max() < 255 and tiff_rgb(bands).mean() < 80
     # False colour puts NIR first; true colour puts R first: different images.
     assert not np.array_equal(tiff_rgb(bands), tiff_false_colour(bands))
     with pytest.raises(ValueError):
@@ -296,3 +301,79 @@ def test_decode_all_progress_and_batch_sequential(chips_dir: Path) -> None:
     sequential = decode_batch(paths, 32)
     assert sequential.names == result.names
     assert np.array_equal(sequential.images, result.images)
+
+
+# --- TIFFs that are not Planet's analytic product ---------------------------------------------
+def _real_bands(tif_dir: Path) -> np.ndarray:
+    return read_bands(tif_dir / "train_10.tif")
+
+
+ODD_TIFFS = {
+    "three_bands.tif": (
+        lambda b: b[..., :3],
+        "16-bit TIFF with 3 bands, not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "five_bands.tif": (
+        lambda b: np.concatenate([b, b[..., :1]], axis=2),
+        "16-bit TIFF with 5 bands, not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "grey.tif": (
+        lambda b: b[..., 0],
+        "16-bit TIFF with 1 band, not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "eight_bit.tif": (
+        lambda b: (b >> 8).astype(np.uint8),
+        "8-bit TIFF with 4 bands, not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "eight_bit_rgb.tif": (
+        lambda b: (b[..., [2, 1, 0]] >> 8).astype(np.uint8),
+        "8-bit TIFF with 3 bands, not Planet's analytic product (16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "reflectance.tif": (
+        lambda b: b.astype(np.float32) / 10000,
+        "32-bit floating-point TIFF with 4 bands, not Planet's analytic product "
+        "(16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "signed.tif": (
+        lambda b: b.astype(np.int16),
+        "16-bit signed TIFF with 4 bands, not Planet's analytic product "
+        "(16-bit, 4 bands: B, G, R, NIR)",
+    ),
+    "all_zero.tif": (lambda b: np.zeros_like(b), "every pixel is zero (no data)"),
+}
+
+
+@pytest.fixture
+def odd_folder(tmp_path: Path, tif_dir: Path) -> Path:
+    bands = _real_bands(tif_dir)
+    for name, (make, _) in ODD_TIFFS.items():
+        data = make(bands)
+        # Stored as Planet stores its own: RGB plus extra samples (a single band: grey).
+        photometric = "rgb" if data.ndim == 3 else "minisblack"
+        tifffile.imwrite(tmp_path / name, data, photometric=photometric)
+    tifffile.imwrite(tmp_path / "good.tif", bands, photometric="rgb")
+    # The same chip stored band by band (planar) is the same chip.
+    planar = np.moveaxis(bands, -1, 0)
+    tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb", planarconfig="separate")
+    return tmp_path
+
+
+def test_a_tiff_that_is_not_planets_analytic_product_is_refused(odd_folder: Path) -> None:
+    for name, (_, reason) in ODD_TIFFS.items():
+        path = odd_folder / name
+        for read in (read_bands, decode_rgb):  # the large view reads bands; the rest decode
+            with pytest.raises(ChipError) as info:
+                read(path)
+            assert info.value.reason == reason, name
+            assert str(info.value) == f"{path}: {reason}"
+            assert "\n" not in str(info.value)
+
+
+def test_odd_tiffs_are_reported_and_the_rest_decode(odd_folder: Path, tif_dir: Path) -> None:
+    result = decode_all(list_chips(odd_folder).paths, 32)
+    assert result.names == ["good", "planar"]
+    assert np.array_equal(result.images[0], result.images[1])
+    assert np.array_equal(result.images[0], decode_rgb(tif_dir / "train_10.tif", 32))
+    assert {Path(e.path).name: e.reason for e in result.errors} == {
+        name: reason for name, (_, reason) in ODD_TIFFS.items()
+    }

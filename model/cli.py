@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from model.errors import CancelledError, ChipAuditError
+from model.metrics import THRESHOLD_RULE
+
+# A card tuned before the model's calls kept the tag rules names no rule: its figures are the
+# plain threshold rule's.
+OLD_CARD_RULE = f"not recorded: measured with the plain rule, {THRESHOLD_RULE}"
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -166,6 +171,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"validation   F2 {val['f2_samples']:.4f}  F1 {val['f1_samples']:.4f}  "
             f"macro F1 {val['macro_f1']:.4f}  ({card.metrics.get('validation_note', '')})"
         )
+        print(f"  calls      {val.get('rule', OLD_CARD_RULE)}")
+        if "f2_samples_threshold_rule" in val:
+            print(f"  plain rule F2 {val['f2_samples_threshold_rule']:.4f} ({THRESHOLD_RULE})")
         print(_tag_table(val["per_tag"], card.thresholds))
     return EXIT_OK
 
@@ -212,9 +220,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"not scored: {report['n_unlabelled_chips']} chips without a label, "
             f"{report['n_labels_without_chip']} labels without a chip"
         )
+    print(f"the model's calls: {report['rule']}")
     print(
         f"samples F2 {report['f2_samples']:.4f}  samples F1 {report['f1_samples']:.4f}  "
         f"macro F1 {report['macro_f1']:.4f}"
+    )
+    print(
+        f"plain threshold rule, {THRESHOLD_RULE}: samples F2 "
+        f"{report['f2_samples_threshold_rule']:.4f}"
     )
     thresholds = {t: s["threshold"] for t, s in report["per_tag"].items()}
     print(_tag_table(report["per_tag"], thresholds))

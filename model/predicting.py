@@ -18,7 +18,7 @@ from model.decoding import iter_decoded
 from model.errors import ChipAuditError, ChipError, ModelError
 from model.files import atomic_write_text
 from model.labels import format_labels, label_matrix, read_labels
-from model.metrics import summary
+from model.metrics import rule_summary
 from model.tags import TAGS, from_vector, sort_tags
 
 if TYPE_CHECKING:
@@ -175,10 +175,16 @@ def score_paths(
     progress: Progress | None = None,
     cancel: CancelFlag | None = None,
 ) -> tuple[dict[str, Any], FolderPrediction]:
-    """Predict labelled chips and score the model's calls (its own thresholds) against labels."""
+    """Predict labelled chips and score the model's calls (its own thresholds and weather rule)
+    against labels, with the plain threshold rule's samples F2 beside them."""
     result = predict_paths(classifier, paths, tta, progress, cancel)
-    report: dict[str, Any] = summary(label_matrix(result.names, labels), result.calls)
     thresholds = classifier.card.threshold_list()
+    report: dict[str, Any] = rule_summary(
+        label_matrix(result.names, labels),
+        result.probs,
+        np.asarray(thresholds, dtype=np.float32),  # as the classifier compares them
+        classifier.card.weather_rule == "argmax",
+    )
     for i, tag in enumerate(TAGS):
         report["per_tag"][tag]["threshold"] = thresholds[i]
     report.update(tta=tta, chips_per_s=result.chips_per_s, seconds=result.seconds)

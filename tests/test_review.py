@@ -16,10 +16,12 @@ from model.chips import natural_key
 from model.classifier import Classifier
 from model.errors import LabelsError
 from model.labels import label_matrix, read_labels, write_labels
+from model.metrics import decide, threshold_calls
+from model.paths import BUNDLED_MODEL
 from model.predicting import predict_paths
 from model.review import ChipQuery, Review, find_labels_csv
 from model.session import REVIEWED, Change
-from model.tags import TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations
+from model.tags import TAG_INDEX, TAGS, WEATHER_TAGS, from_vector, rule_violations
 
 UNLABELLED = ("test_0", "test_1", "file_0")
 # Rows of the real CSV written unusually: tags not in alphabetical order; a repeated tag.
@@ -365,12 +367,11 @@ def test_query_tag_and_above_threshold(review: Review, card: ModelCard) -> None:
     probs[unpredicted] = 0.99  # would be above every threshold, but is never predicted
     inject(review, card, probs, skip=(unpredicted,))
 
+    # The model's calls (what it would write), which keep the tag rules: a chip it calls cloudy
+    # has no land tag even where one is above its threshold.
     cols = [TAG_INDEX["road"], TAG_INDEX["water"]]
-    expected = [
-        i
-        for i in range(len(review.names))
-        if i != unpredicted and (probs[i, cols] >= review.thresholds[cols]).any()
-    ]
+    calls = decide(probs, review.thresholds, weather_argmax=False)
+    expected = [i for i in range(len(review.names)) if i != unpredicted and calls[i, cols].any()]
     assert 0 < len(expected) < len(review.names) - 1
     assert q(review, above_threshold=["road", "water"], sort="name") == expected
     assert q(review, above_threshold=["blow_down"]) == [rare]
@@ -805,12 +806,42 @@ def test_export_predictions(review: Review, card: ModelCard, tmp_path: Path) -> 
     assert review.export_predictions(out) == len(kept)
     exported = read_labels(out)
     assert list(exported) == kept
+    calls = decide(probs, review.thresholds, weather_argmax=False)
     for name in kept:
         i = review.index[name]
-        called = [t for j, t in enumerate(TAGS) if probs[i, j] >= review.thresholds[j]]
-        assert list(exported[name]) == sorted(called)
+        assert list(exported[name]) == sorted(from_vector(calls[i]))
+        assert rule_violations(exported[name]) == []
     text = out.read_text()
     assert all(list(tags) == sorted(tags) for tags in exported.values()) and text.endswith("\n")
+
+
+@pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason=f"no bundled model at {BUNDLED_MODEL}")
+def test_nothing_written_from_the_models_calls_breaks_a_rule(
+    review: Review, tmp_path: Path
+) -> None:
+    """The bundled model on these real chips: its plain threshold calls break the tag rules on
+    some of them (two weather tags, cloudy with land), yet no row of the predictions export, of
+    accept-all, or of the field team's export of the model's tags for unlabelled chips does."""
+    bundled = Classifier.load(BUNDLED_MODEL)
+    review.set_model(bundled.card)
+    result = predict_paths(bundled, review.unpredicted_paths())
+    review.add_predictions(result.names, result.probs)
+    plain = threshold_calls(result.probs, review.thresholds)
+    assert sum(bool(rule_violations(from_vector(row))) for row in plain) >= 3
+
+    out = tmp_path / "predictions.csv"
+    assert review.export_predictions(out) == len(review.names)
+    assert {n: rule_violations(t) for n, t in read_labels(out).items() if rule_violations(t)} == {}
+
+    review.accept_model(list(range(len(review.names))))
+    assert [review.names[i] for i in range(len(review.names)) if review.violations(i)] == []
+    review.undo()
+
+    field = tmp_path / "field.csv"
+    review.export_labels(field, include_model_for_unlabelled=True)
+    written = read_labels(field)
+    assert all(name in written for name in UNLABELLED)
+    assert [n for n in UNLABELLED if rule_violations(written[n])] == []
 
 
 # --- finding and reading the labels ---------------------------------------------------------

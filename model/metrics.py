@@ -25,10 +25,10 @@ _EPS = 1e-4
 
 # What each weather rule of a card means for the model's calls, in words for reports.
 RULES: dict[str, str] = {
-    "threshold": "one weather tag (the furthest above its threshold), cloudy never with land tags",
-    "argmax": "one weather tag (the likeliest), cloudy never with land tags",
+    "threshold": "one weather tag, the furthest above its threshold; cloudy never with land tags",
+    "argmax": "one weather tag, the likeliest; cloudy never with land tags",
 }
-THRESHOLD_RULE = "each tag on its own threshold (may call two weather tags, or cloudy with land)"
+THRESHOLD_RULE = "each tag on its own threshold (can call two weather tags, or cloudy with land)"
 
 
 def rule_text(weather_argmax: bool) -> str:

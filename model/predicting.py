@@ -20,6 +20,7 @@ from model.files import atomic_write_text
 from model.labels import format_labels, label_matrix, read_labels
 from model.metrics import rule_summary
 from model.tags import TAGS, from_vector, sort_tags
+from model.wording import count
 
 if TYPE_CHECKING:
     from model.classifier import Classifier
@@ -150,7 +151,11 @@ def evaluate_folder(
     labelled = [p for p in listing.paths if p.stem in labels]
     if not labelled:  # scores of nothing would print as a table of zeros
         n = len(listing.paths)
-        why = f"none of its {n} chips has a row in {labels_path}" if n else "no chip files in it"
+        why = f"none of its {count(n, 'chip')} has a row in {labels_path}"
+        if n == 1:
+            why = f"its only chip has no row in {labels_path}"
+        elif n == 0:
+            why = "no chip files in it"
         raise ChipAuditError(f"{folder}: nothing to score ({why})")
     on_disk = {p.stem for p in listing.paths}
     classifier = load_model(model_path)

@@ -368,6 +368,17 @@ class Review:
             "broken": len(self.broken),
         }
 
+    def resumed(self) -> dict[str, int]:
+        """What this folder's session holds, for 'Resumed: 17 reviewed, 13 changed' on opening
+        it again: chips marked reviewed, chips whose tags differ from the crowd's, and the
+        reviewer's tag decisions in effect (one per chip and tag; undone ones not counted)."""
+        chips = self.session.decided_chips()
+        return {
+            "reviewed": int(self.reviewed.sum()),
+            "changed": int((self.current != self.crowd_matrix).any(axis=1).sum()),
+            "decisions": sum(len(self.session.decisions(chip)) for chip in chips),
+        }
+
     def corrected_labels(
         self, include_model_for_unlabelled: bool = False
     ) -> dict[str, list[str] | tuple[str, ...]]:

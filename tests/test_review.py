@@ -643,6 +643,27 @@ def test_undo_and_redo_through_the_review(review: Review) -> None:
     assert review.redo() == [] and not review.session.can_redo()
 
 
+def test_reopening_says_what_the_session_held(folder: Path, labels_file: Path) -> None:
+    first = Review(folder, labels_file)
+    assert first.resumed() == {"reviewed": 0, "changed": 0, "decisions": 0}
+    with_clear = rows_where(first, has="clear")[:3]
+    first.set_tag(with_clear[:2], "haze", True)  # haze on, clear off: 2 decisions a chip
+    first.set_tag([with_clear[2]], "water", "water" not in first.tags_now(with_clear[2]))
+    first.mark_reviewed([0, 1, 2, with_clear[0]])
+    first.mark_reviewed([2], False)  # taken back
+    first.toggle([5], "road")  # a toggle...
+    first.undo()  # ...undone: not a decision any more
+    first.close()
+
+    again = Review(folder, labels_file)
+    try:
+        reviewed = {0, 1, with_clear[0]}
+        assert again.resumed() == {"reviewed": len(reviewed), "changed": 3, "decisions": 5}
+        assert {i for i in range(len(again.names)) if again.is_reviewed(i)} == reviewed
+    finally:
+        again.close()
+
+
 def test_a_second_window_on_the_same_folder(folder: Path, labels_file: Path) -> None:
     one, two = Review(folder, labels_file), Review(folder)
     try:

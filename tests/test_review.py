@@ -916,30 +916,36 @@ def test_unknown_tag_is_a_one_line_labels_error(tmp_path: Path, folder: Path) ->
     assert str(bad) in message and "cloudz" in message and "row 3" in message
 
 
-def test_counts(review: Review, card: ModelCard) -> None:
+def test_counts_and_suspicion_levels(review: Review, card: ModelCard) -> None:
     labelled = rows_where(review)
-    doubted = rows_where(review, lacks="road")[:2]
-    unpredicted, reviewed_only, changed = [r for r in labelled if r not in doubted][:3]
-    taken = (*doubted, unpredicted, reviewed_only, changed)
-    no_weather = [r for r in rows_where(review, has="clear") if r not in taken][0]
+    lack_road = rows_where(review, lacks="road")
+    doubted, weakly = lack_road[:2], lack_road[2]
+    unpredicted, reviewed_only = [r for r in labelled if r not in lack_road[:3]][:2]
+    taken = (*doubted, weakly, unpredicted, reviewed_only)
+    changed = [r for r in rows_where(review, lacks="water") if r not in taken][0]
+    no_weather = [r for r in rows_where(review, has="clear") if r not in (*taken, changed)][0]
     probs = agreeing_probs(review)
-    probs[doubted, TAG_INDEX["road"]] = 0.9
+    # Against the crowd's "no road", in log-odds over the 0.2 threshold: sure (9.21 + 1.39),
+    # and hardly (0 + 1.39, though the model calls road there too).
+    probs[doubted, TAG_INDEX["road"]] = 0.9999
+    probs[weakly, TAG_INDEX["road"]] = 0.5
     inject(review, card, probs, skip=(unpredicted,))
     review.mark_reviewed([doubted[0], reviewed_only])
-    review.set_tag([changed], "water", not bool(review.current[changed, TAG_INDEX["water"]]))
-    review.set_tag([no_weather], "clear", False)
+    review.set_tag([changed], "water", True)  # the model's 0.05 says no: 1.56 against
+    review.set_tag([no_weather], "clear", False)  # the model's 0.9 says clear: 3.58 against
     review.mark_broken("train_0", "cannot decode")
-    counts = review.counts()
-    assert counts == {
+
+    expected = np.zeros(len(review.names), dtype=int)
+    expected[doubted] = 3
+    expected[no_weather] = 1
+    assert review.suspicion_levels().tolist() == expected.tolist()
+    assert review.disagreements()[0][weakly, TAG_INDEX["road"]]  # a disagreement, no suspect
+    assert review.counts() == {
         "chips": len(review.names),
         "labelled": len(review.names) - len(UNLABELLED),
         "predicted": len(review.names) - 1,
         "reviewed": 2,
         "changed": 2,
-        "suspects": int(((review.suspicion() > 0) & ~review.reviewed).sum()),
+        "suspects": 2,  # doubted[1] and no_weather: doubted[0] is reviewed
         "broken": 1,
     }
-    # The suspects: the doubted chip not yet reviewed, the water change the model now doubts,
-    # and the chip left with no weather tag (its rule, and the model's clear).
-    suspects = set(np.flatnonzero((review.suspicion() > 0) & ~review.reviewed))
-    assert suspects == {doubted[1], changed, no_weather}

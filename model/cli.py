@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from model.errors import CancelledError, ChipAuditError
-from model.metrics import THRESHOLD_RULE
+from model.metrics import THRESHOLD_RULE, UNRECORDED_RULE
 from model.wording import count
-
-# A card tuned before the model's calls kept the tag rules names no rule: its figures are the
-# plain threshold rule's.
-OLD_CARD_RULE = f"not recorded: measured with the plain rule, {THRESHOLD_RULE}"
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -186,7 +182,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"validation   F2 {val['f2_samples']:.4f}  F1 {val['f1_samples']:.4f}  "
             f"macro F1 {val['macro_f1']:.4f}  ({card.metrics.get('validation_note', '')})"
         )
-        print(f"  the calls  {val.get('rule', OLD_CARD_RULE)}")
+        print(f"  the calls  {val.get('rule', UNRECORDED_RULE)}")
         if "f2_samples_threshold_rule" in val:
             print(
                 f"  plain threshold rule ({THRESHOLD_RULE}): "
@@ -279,13 +275,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if event.stage == "decode":
             decode_bar(event.done, event.total)
         elif event.stage == "train" and sys.stderr.isatty():
+            left = "estimating" if event.eta_s is None else f"{event.eta_s:.0f}s"
             sys.stderr.write(
                 f"\repoch {event.epoch}/{event.epochs} batch {event.done}/{event.total} "
-                f"loss {event.logs.get('loss', 0):.4f}  eta {event.eta_s or 0:.0f}s   "
+                f"loss {event.logs.get('loss', 0):.4f}  time left {left}   "
             )
         elif event.stage == "epoch":
             logs = " ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
-            print(f"\nepoch {event.epoch}/{event.epochs}: {logs}", file=sys.stderr, flush=True)
+            end_bar = "\n" if sys.stderr.isatty() else ""  # the batch line above has no end
+            line = f"{end_bar}epoch {event.epoch}/{event.epochs}: {logs}"
+            print(line, file=sys.stderr, flush=True)
         elif event.message:
             print(event.message, file=sys.stderr, flush=True)
 

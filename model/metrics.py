@@ -28,6 +28,8 @@ RULES: dict[str, str] = {
     "threshold": "one weather tag, the furthest above its threshold; cloudy never with land tags",
     "argmax": "one weather tag, the likeliest; cloudy never with land tags",
 }
+# A card's figures that name no rule were measured before the model's calls kept the tag rules.
+UNRECORDED_RULE = "each tag on its own threshold (measured before the tag rules)"
 THRESHOLD_RULE = "each tag on its own threshold (can call two weather tags, or cloudy with land)"
 
 

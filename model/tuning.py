@@ -25,6 +25,14 @@ from model.metrics import (
 )
 from model.tags import TAGS
 
+DRAWS = 5  # draws of the two folds pooled in a model's validation figures
+
+
+def validation_draws(y_val: np.ndarray, probs: np.ndarray, seed: int = 0) -> list[np.ndarray]:
+    """Each draw's per-chip thresholds, tuned on the other fold: what a model's validation
+    figures are computed from (and a comparison's bootstrap, so that both agree)."""
+    return [cross_validated_thresholds(y_val, probs, 2, seed + draw) for draw in range(DRAWS)]
+
 
 def choose_thresholds(
     y_val: np.ndarray, probs: np.ndarray, seed: int = 0
@@ -37,7 +45,7 @@ def choose_thresholds(
     validation chips. Thresholds are tuned on the plain threshold rule, so both weather rules
     share them.
     """
-    draws = [cross_validated_thresholds(y_val, probs, 2, seed + draw) for draw in range(5)]
+    draws = validation_draws(y_val, probs, seed)
     scored = {rule: pooled_summary(y_val, probs, draws, rule == "argmax") for rule in RULES}
     rule = max(scored, key=lambda r: scored[r]["f2_samples"])
     thresholds = tune_thresholds(y_val, probs)

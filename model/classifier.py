@@ -15,21 +15,16 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter quiet
-# TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX.
-# On an AVX2-only CPU (the 2-core AMD EPYC we train on) they train VGG16 2.6x faster (60 against
-# 23 chips/s at 32 px) and predict 2.2x faster; bench/train_throughput.py measures it. A user's
-# own setting wins. It must be set before TensorFlow is imported, hence here.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from model.card import ModelCard, card_path, read_card, write_card
+from model.errors import CancelledError, ModelError
+from model.files import target_mode
+from model.metrics import decide
+from model.tags import TAGS
+from model.tensorflow_setup import import_keras
 
-from model.card import ModelCard, card_path, read_card, write_card  # noqa: E402
-from model.errors import CancelledError, ModelError  # noqa: E402
-from model.files import target_mode  # noqa: E402
-from model.metrics import decide  # noqa: E402
-from model.tags import TAGS  # noqa: E402
+keras = import_keras()  # TensorFlow's settings (oneDNN kernels on) and a quiet start-up
 
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 ARCHITECTURES = ("vgg16_bn", "vgg16")

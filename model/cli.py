@@ -13,36 +13,49 @@ from pathlib import Path
 from typing import TextIO
 
 from model.errors import CancelledError, ChipAuditError
+from model.metrics import THRESHOLD_RULE, UNRECORDED_RULE
+from model.wording import count
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
 
 class ProgressLine:
-    """'label [bar] done/total rate eta' on one stderr line, redrawn at most 4 times a second."""
+    """'label [bar] done/total rate eta' on one stderr line, redrawn at most 4 times a second.
+
+    The rate is measured from the first report on, not from the start (which includes loading
+    the model), and is shown once a second of work has been measured; until then, 'estimating'.
+    """
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label, self.stream = label, stream or sys.stderr
-        self.started = time.monotonic()
+        self.first: tuple[float, int] | None = None  # (time, done) of the first report
         self.last = 0.0
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if self.first is None:
+            self.first = (now, done)
         if now - self.last < 0.25 and done < total:
             return
         self.last = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else 0.0
         width = 24
         filled = int(width * done / total) if total else width
         bar = "#" * filled + "-" * (width - filled)
         end = "\r" if self.stream.isatty() else "\n"
         self.stream.write(
-            f"{self.label} [{bar}] {done}/{total}  {rate:.0f} chips/s  eta {eta:.0f}s{end}"
+            f"{self.label} [{bar}] {done}/{total}  {self._pace(now, done, total)}{end}"
         )
         self.stream.flush()
         self.shown = True
+
+    def _pace(self, now: float, done: int, total: int) -> str:
+        assert self.first is not None
+        start, done_then = self.first
+        if now - start < 1.0 or done <= done_then:
+            return "" if done >= total else "estimating"
+        rate = (done - done_then) / (now - start)
+        return f"{rate:.0f} chips/s  eta {(total - done) / rate:.0f}s"
 
     def close(self) -> None:
         if self.shown and self.stream.isatty():
@@ -156,18 +169,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"started from {card.parent or 'scratch (no parent model)'}")
     for run in card.ancestors:
         print(
-            f"  which was   {run['version']}: {len(run['history'])} epochs from "
+            f"  which was   {run['version']}: {count(len(run['history']), 'epoch')} from "
             f"{run['recipe'].get('init', '?')}"
         )
     data = card.data
     if data:
-        print(f"trained on   {data.get('n_train')} chips, validated on {data.get('n_val')}")
+        print(
+            f"trained on   {count(data.get('n_train', 0), 'chip')}, "
+            f"validated on {data.get('n_val')}"
+        )
     val = card.metrics.get("validation")
     if val:
         print(
             f"validation   F2 {val['f2_samples']:.4f}  F1 {val['f1_samples']:.4f}  "
             f"macro F1 {val['macro_f1']:.4f}  ({card.metrics.get('validation_note', '')})"
         )
+        print(f"  the calls  {val.get('rule', UNRECORDED_RULE)}")
+        if "f2_samples_threshold_rule" in val:
+            print(
+                f"  plain threshold rule ({THRESHOLD_RULE}): "
+                f"F2 {val['f2_samples_threshold_rule']:.4f}"
+            )
         print(_tag_table(val["per_tag"], card.thresholds))
     return EXIT_OK
 
@@ -189,7 +211,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     write_predictions(result, args.out, args.probs)
     _report_skipped(result.errors)
     print(
-        f"predicted {len(result.names)} chips in {result.seconds:.1f}s "
+        f"predicted {count(len(result.names), 'chip')} in {result.seconds:.1f}s "
         f"({result.chips_per_s:.0f} chips/s)",
         file=sys.stderr,
     )
@@ -207,16 +229,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     _report_skipped(report["errors"])
     print(
-        f"model {report['model']}  ({report['n_chips']} chips, {report['chips_per_s']:.0f} chips/s)"
+        f"model {report['model']}  ({count(report['n_chips'], 'chip')}, "
+        f"{report['chips_per_s']:.0f} chips/s)"
     )
     if report["n_unlabelled_chips"] or report["n_labels_without_chip"]:
         print(
-            f"not scored: {report['n_unlabelled_chips']} chips without a label, "
-            f"{report['n_labels_without_chip']} labels without a chip"
+            f"not scored: {count(report['n_unlabelled_chips'], 'chip')} without a label, "
+            f"{count(report['n_labels_without_chip'], 'label')} without a chip"
         )
+    print(f"the model's calls ({report['rule']}):")
     print(
         f"samples F2 {report['f2_samples']:.4f}  samples F1 {report['f1_samples']:.4f}  "
         f"macro F1 {report['macro_f1']:.4f}"
+    )
+    print(
+        f"plain threshold rule ({THRESHOLD_RULE}): samples F2 "
+        f"{report['f2_samples_threshold_rule']:.4f}"
     )
     thresholds = {t: s["threshold"] for t, s in report["per_tag"].items()}
     print(_tag_table(report["per_tag"], thresholds))
@@ -249,13 +277,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if event.stage == "decode":
             decode_bar(event.done, event.total)
         elif event.stage == "train" and sys.stderr.isatty():
+            left = "estimating" if event.eta_s is None else f"{event.eta_s:.0f}s"
             sys.stderr.write(
                 f"\repoch {event.epoch}/{event.epochs} batch {event.done}/{event.total} "
-                f"loss {event.logs.get('loss', 0):.4f}  eta {event.eta_s or 0:.0f}s   "
+                f"loss {event.logs.get('loss', 0):.4f}  time left {left}   "
             )
         elif event.stage == "epoch":
             logs = " ".join(f"{k} {v:.4f}" for k, v in event.logs.items())
-            print(f"\nepoch {event.epoch}/{event.epochs}: {logs}", file=sys.stderr, flush=True)
+            end_bar = "\n" if sys.stderr.isatty() else ""  # the batch line above has no end
+            line = f"{end_bar}epoch {event.epoch}/{event.epochs}: {logs}"
+            print(line, file=sys.stderr, flush=True)
         elif event.message:
             print(event.message, file=sys.stderr, flush=True)
 

@@ -8,7 +8,15 @@ class ChipAuditError(Exception):
 
 
 class LabelsError(ChipAuditError):
-    """A labels CSV that cannot be read as the train_v2.csv format."""
+    """A labels CSV that cannot be read as the train_v2.csv format.
+
+    `problems` lists every bad row as (row number, problem) where the file was read through;
+    empty for a problem with the whole file (missing, not UTF-8, no header).
+    """
+
+    def __init__(self, message: str, problems: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
 
 
 class ChipError(ChipAuditError):

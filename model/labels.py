@@ -7,6 +7,7 @@ strict about meaning (unknown tags, bad names, duplicates). Writing is atomic.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import os
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ from model.tags import TAG_INDEX, TAGS
 
 HEADER = ("image_name", "tags")
 CHIP_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+MAX_LISTED = 20  # bad rows named in one message; the rest are counted
 
 
 class Labels(dict[str, tuple[str, ...]]):
@@ -71,8 +73,29 @@ def read_labels(path: str | os.PathLike[str]) -> Labels:
     return parse_labels(text, source=str(path))
 
 
+def suggest_tag(unknown: str) -> str | None:
+    """The known tag an unknown one most likely means ("Primary", "partly-cloudy",
+    "artisanal_mine"), or None when nothing is close."""
+    key = unknown.strip().lower().replace("-", "_")
+    close = difflib.get_close_matches(key, TAGS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_tag_problem(tag: str, name: str) -> str:
+    # A tag differing only in case is still rejected, with the fix: untouched rows are written
+    # back exactly as read, so "Primary" accepted here would reach every tool downstream that
+    # matches the exact strings of train_v2.csv.
+    guess = suggest_tag(tag)
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    return f"unknown tag {tag!r} for {name}{hint}"
+
+
 def parse_labels(text: str, source: str = "<labels>") -> Labels:
-    """Parse CSV text; `source` names the file in error messages."""
+    """Parse CSV text; `source` names the file in error messages.
+
+    Every bad row is found before anything is raised, so that one LabelsError names them all
+    (the first MAX_LISTED with their row numbers, then how many more).
+    """
     text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -92,30 +115,49 @@ def parse_labels(text: str, source: str = "<labels>") -> Labels:
     if first_line_end > 0 and text[first_line_end - 1] == "\r":
         labels.newline = "\r\n"
     first_row: dict[str, int] = {}
+    problems: list[tuple[int, str]] = []
     for row_number, row in enumerate(reader, start=2):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank lines, including a trailing one
         if len(row) < width:
-            raise LabelsError(f"{source}: row {row_number}: expected 2 columns, found {len(row)}")
+            problems.append((row_number, f"expected 2 columns, found {len(row)}"))
+            continue
         name = clean_name(row[name_col])
         problem = _name_problem(name)
         if problem:
-            raise LabelsError(f"{source}: row {row_number}: {problem}")
+            problems.append((row_number, problem))
+            continue
         tags = tuple(row[tags_col].split())
-        for tag in tags:
-            if tag not in TAG_INDEX:
-                raise LabelsError(f"{source}: row {row_number}: unknown tag {tag!r} for {name}")
+        unknown = [tag for tag in tags if tag not in TAG_INDEX]
+        problems.extend((row_number, _unknown_tag_problem(tag, name)) for tag in unknown)
         # 73 rows of train_v2.csv repeat a tag ("cultivation cultivation"): kept as written so
         # that an unchanged file writes back byte for byte; everything downstream uses sets.
-        if name in labels:
+        if name in first_row:
             # Two rows for one chip: we cannot know which is right, so the user decides.
-            raise LabelsError(
-                f"{source}: row {row_number}: duplicate image_name {name} "
-                f"(first on row {first_row[name]})"
+            problems.append(
+                (row_number, f"duplicate image_name {name} (first on row {first_row[name]})")
             )
-        labels[name] = tags
+            continue
         first_row[name] = row_number
+        if not unknown:
+            labels[name] = tags
+    if problems:
+        raise LabelsError(problems_message(source, problems), problems)
     return labels
+
+
+def problems_message(source: str, problems: list[tuple[int, str]]) -> str:
+    """One line: the file, then each bad row's number and problem, at most MAX_LISTED of them."""
+    listed = "; ".join(f"row {row}: {problem}" for row, problem in problems[:MAX_LISTED])
+    more = len(problems) - MAX_LISTED
+    if len(problems) == 1:
+        return f"{source}: {listed}"
+    rows = len({row for row, _ in problems})
+    head = f"{rows} bad rows"
+    if rows != len(problems):
+        head = f"{len(problems)} problems in {rows} rows"
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"{source}: {head}: {listed}{tail}"
 
 
 def format_labels(labels: Mapping[str, Iterable[str]], newline: str | None = None) -> str:

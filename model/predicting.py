@@ -18,8 +18,9 @@ from model.decoding import iter_decoded
 from model.errors import ChipAuditError, ChipError, ModelError
 from model.files import atomic_write_text
 from model.labels import format_labels, label_matrix, read_labels
-from model.metrics import summary
+from model.metrics import rule_summary
 from model.tags import TAGS, from_vector, sort_tags
+from model.wording import count
 
 if TYPE_CHECKING:
     from model.classifier import Classifier
@@ -152,7 +153,11 @@ def evaluate_folder(
     labelled = [p for p in listing.paths if p.stem in labels]
     if not labelled:  # scores of nothing would print as a table of zeros
         n = len(listing.paths)
-        why = f"none of its {n} chips has a row in {labels_path}" if n else "no chip files in it"
+        why = f"none of its {count(n, 'chip')} has a row in {labels_path}"
+        if n == 1:
+            why = f"its only chip has no row in {labels_path}"
+        elif n == 0:
+            why = "no chip files in it"
         raise ChipAuditError(f"{folder}: nothing to score ({why})")
     on_disk = {p.stem for p in listing.paths}
     classifier = load_model(model_path)
@@ -177,10 +182,16 @@ def score_paths(
     progress: Progress | None = None,
     cancel: CancelFlag | None = None,
 ) -> tuple[dict[str, Any], FolderPrediction]:
-    """Predict labelled chips and score the model's calls (its own thresholds) against labels."""
+    """Predict labelled chips and score the model's calls (its own thresholds and weather rule)
+    against labels, with the plain threshold rule's samples F2 beside them."""
     result = predict_paths(classifier, paths, tta, progress, cancel)
-    report: dict[str, Any] = summary(label_matrix(result.names, labels), result.calls)
     thresholds = classifier.card.threshold_list()
+    report: dict[str, Any] = rule_summary(
+        label_matrix(result.names, labels),
+        result.probs,
+        np.asarray(thresholds, dtype=np.float32),  # as the classifier compares them
+        classifier.card.weather_rule == "argmax",
+    )
     for i, tag in enumerate(TAGS):
         report["per_tag"][tag]["threshold"] = thresholds[i]
     report.update(tta=tta, chips_per_s=result.chips_per_s, seconds=result.seconds)

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model.audit import chip_suspicion, disagreement_kinds, suspect_order, tag_suspicion
+from model.audit import (
+    chip_suspicion,
+    disagreement_kinds,
+    suspect_order,
+    suspicion_levels,
+    tag_suspicion,
+)
 from model.card import DEFAULT_THRESHOLD, ModelCard
 from model.chips import is_tiff, list_chips
 from model.errors import ChipAuditError
@@ -353,6 +359,13 @@ class Review:
             self._suspicion = scores
         return self._suspicion
 
+    def suspicion_levels(self) -> np.ndarray:
+        """How suspect each chip's tags are: 0 none, 1 low, 2 medium, 3 high
+        (`model.audit.LEVEL_MEANINGS` says what each means); 0 for unlabelled chips."""
+        levels = suspicion_levels(chip_suspicion(self.tag_suspicion()))
+        levels[~self.has_label] = 0
+        return levels
+
     def disagreements(self) -> tuple[np.ndarray, np.ndarray]:
         yes_no, no_yes = disagreement_kinds(self.calls, self.current)
         unknown = ~self.predicted | ~self.has_label
@@ -524,8 +537,19 @@ class Review:
             "predicted": int(self.predicted.sum()),
             "reviewed": int(self.reviewed.sum()),
             "changed": changed,
-            "suspects": int(((self.suspicion() > 0) & ~self.reviewed).sum()),
+            "suspects": int(((self.suspicion_levels() > 0) & ~self.reviewed).sum()),
             "broken": len(self.broken),
+        }
+
+    def resumed(self) -> dict[str, int]:
+        """What this folder's session holds, for 'Resumed: 17 reviewed, 13 changed' on opening
+        it again: chips marked reviewed, chips whose tags differ from the crowd's, and the
+        reviewer's tag decisions in effect (one per chip and tag; undone ones not counted)."""
+        chips = self.session.decided_chips()
+        return {
+            "reviewed": int(self.reviewed.sum()),
+            "changed": int((self.current != self.crowd_matrix).any(axis=1).sum()),
+            "decisions": sum(len(self.session.decisions(chip)) for chip in chips),
         }
 
     def corrected_labels(

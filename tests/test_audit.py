@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.audit import chip_suspicion, disagreement_kinds, suspect_order, tag_suspicion
+from model.audit import (
+    LEVEL_MEANINGS,
+    LEVEL_NAMES,
+    SUSPICION_CUTOFFS,
+    chip_suspicion,
+    disagreement_kinds,
+    suspect_order,
+    suspicion_levels,
+    tag_suspicion,
+)
 from model.tags import TAG_INDEX, TAGS
 
 N_TAGS = len(TAGS)
@@ -163,3 +172,29 @@ def test_suspect_order_is_stable_and_descending() -> None:
     for value in np.unique(many):
         same = order[many[order] == value]
         assert np.all(np.diff(same) > 0)
+
+
+def test_suspicion_levels_at_their_cutoffs() -> None:
+    assert SUSPICION_CUTOFFS == (3.0, 5.0, 8.0)
+    scores = np.array([0.0, 2.9, 3.0, 3.01, 5.0, 5.01, 8.0, 8.01, 30.0])
+    assert suspicion_levels(scores).tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3]
+    assert suspicion_levels(np.zeros(0)).shape == (0,)
+    assert len(LEVEL_NAMES) == len(LEVEL_MEANINGS) == len(SUSPICION_CUTOFFS) + 1
+    # One sentence each, for the legend.
+    assert all(m.count(". ") == 0 and m.endswith(".") for m in LEVEL_MEANINGS)
+
+
+def test_a_confident_contradiction_is_high_and_a_borderline_one_none() -> None:
+    thresholds = _thresholds(0.25)
+    crowd = np.stack([_row({"clear": 1, "primary": 1})] * 3)
+    probs = np.stack(
+        [
+            _row({"clear": 0.9, "primary": 0.95}, default=0.01),  # agrees
+            _row({"clear": 0.9, "primary": 0.95, "road": 0.6}, default=0.01),  # a road, maybe
+            _row({"clear": 0.9, "primary": 0.0001, "cloudy": 0.9999}, default=0.01),
+        ]
+    )
+    scores = chip_suspicion(tag_suspicion(probs, crowd, thresholds))
+    # road at 0.6 over a 0.25 threshold: log(0.6/0.4) - log(0.25/0.75) = 1.50 in log-odds.
+    assert scores[1] == pytest.approx(np.log(1.5) + np.log(3), abs=1e-4)
+    assert suspicion_levels(scores).tolist() == [0, 0, 3]

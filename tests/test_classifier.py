@@ -17,8 +17,9 @@ from model.chips import list_chips
 from model.classifier import Classifier, build_network, dihedral
 from model.decoding import decode_all
 from model.errors import CancelledError, ModelError
+from model.metrics import decide
 from model.predicting import load_model
-from model.tags import TAGS, WEATHER_INDICES
+from model.tags import TAG_INDEX, TAGS, WEATHER_INDICES
 
 
 @pytest.fixture(scope="module")
@@ -100,14 +101,15 @@ def test_decide_follows_the_card(classifier: Classifier, chip_images: np.ndarray
     probs = classifier.predict(chip_images)
     calls = classifier.decide(probs)
     assert calls.shape == probs.shape and calls.dtype == bool
-    thresholds = np.array([classifier.card.thresholds[t] for t in TAGS])
+    thresholds = np.array([classifier.card.thresholds[t] for t in TAGS], dtype=np.float32)
+    assert classifier.card.weather_rule in ("argmax", "threshold")
+    argmax = classifier.card.weather_rule == "argmax"
+    assert np.array_equal(calls, decide(probs, thresholds, argmax))
+    # Exactly one weather tag; land tags on their thresholds except beside cloudy.
+    assert (calls[:, list(WEATHER_INDICES)].sum(axis=1) == 1).all()
+    clear_sky = ~calls[:, TAG_INDEX["cloudy"]]
     land = slice(4, 17)
-    assert np.array_equal(calls[:, land], probs[:, land] >= thresholds[land])
-    if classifier.card.weather_rule == "argmax":
-        assert (calls[:, list(WEATHER_INDICES)].sum(axis=1) == 1).all()
-    else:
-        assert classifier.card.weather_rule == "threshold"
-        assert np.array_equal(calls[:, :4], probs[:, :4] >= thresholds[:4])
+    assert np.array_equal(calls[clear_sky, land], (probs[:, land] >= thresholds[land])[clear_sky])
 
 
 def test_card_fields(tiny_model: Path) -> None:

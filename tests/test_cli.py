@@ -15,17 +15,12 @@ import pytest
 
 from model.chips import list_chips
 from model.labels import label_matrix, read_labels, write_labels
-from model.metrics import fbeta_samples
-from model.tags import TAGS, to_vector
+from model.metrics import decide, fbeta_samples, threshold_calls
+from model.tags import TAGS, from_vector, rule_violations, to_vector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 N_LABELLED = 40
 PER_TAG_KEYS = {"support", "precision", "recall", "f1", "f2", "threshold"}
-
-# TensorFlow's native start-up lines, written to stderr before Python can silence them.
-_TF_NOISE = re.compile(
-    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|To enable the following)"
-)
 
 
 def run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -39,14 +34,10 @@ def run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]
     )
 
 
-def our_stderr(result: subprocess.CompletedProcess[str]) -> list[str]:
-    return [line for line in result.stderr.splitlines() if not _TF_NOISE.match(line)]
-
-
 def assert_user_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    lines = our_stderr(result)
+    lines = result.stderr.splitlines()  # ours only: TensorFlow's start-up lines are gone
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ")
     for word in words:
@@ -169,14 +160,16 @@ def test_predict_writes_labels_and_probabilities(
     assert probs.shape == (n_chips, 17)
     assert (probs >= 0).all() and (probs <= 1).all()
 
-    # The tags written are the card's calls on the probabilities written.
+    # The tags written are the card's calls on the probabilities written, and no row breaks a
+    # rule the app flags, though the plain threshold rule breaks them on these chips.
     card = json.loads(tiny_model.with_suffix(".json").read_text())
     thresholds = np.array([card["thresholds"][t] for t in TAGS])
     calls = np.array([to_vector(predicted[n]) for n in predicted], dtype=bool)
-    near = np.abs(probs - thresholds) < 1e-4  # the CSV rounds to 5 decimals
-    assert np.array_equal(calls[:, 4:][~near[:, 4:]], (probs >= thresholds)[:, 4:][~near[:, 4:]])
-    if card["weather_rule"] == "argmax":
-        assert (calls[:, :4].sum(axis=1) == 1).all()
+    near = (np.abs(probs - thresholds) < 1e-4).any(axis=1)  # the CSV rounds to 5 decimals
+    expected = decide(probs, thresholds, card["weather_rule"] == "argmax")
+    assert np.array_equal(calls[~near], expected[~near])
+    assert [n for n, tags in predicted.items() if rule_violations(tags)] == []
+    assert any(rule_violations(from_vector(row)) for row in threshold_calls(probs, thresholds))
 
     # Scored by hand, the predictions give evaluate's samples F2.
     labels = read_labels(labels_csv)
@@ -185,6 +178,13 @@ def test_predict_writes_labels_and_probabilities(
     f2 = fbeta_samples(label_matrix(scored, labels), label_matrix(scored, predicted), 2.0)
     report = json.loads(evaluated.stdout)
     assert f2 == pytest.approx(report["f2_samples"], abs=1e-9)
+    # Beside it, the plain threshold rule's, which `evaluate` names as such.
+    assert "one weather tag" in report["rule"]
+    if not near.any():
+        rows = [list(predicted).index(n) for n in scored]
+        plain = threshold_calls(probs[rows], thresholds)
+        plain_f2 = fbeta_samples(label_matrix(scored, labels), plain, 2.0)
+        assert plain_f2 == pytest.approx(report["f2_samples_threshold_rule"], abs=1e-9)
 
 
 def test_predict_nonexistent_folder(tmp_path: Path, tiny_model: Path) -> None:
@@ -264,9 +264,7 @@ def test_tune_thresholds_rewrites_the_card_and_not_the_weights(
     names = card.data["validation_names"]
     images = np.stack([decode_rgb(chips_dir / f"{n}.jpg", card.input_size) for n in names])
     probs = classifier.predict(images)
-    expected = tune_thresholds(
-        label_matrix(names, read_labels(labels_csv)), probs, card.weather_rule == "argmax"
-    )
+    expected = tune_thresholds(label_matrix(names, read_labels(labels_csv)), probs)
     assert card.threshold_list() == pytest.approx(np.round(expected, 4).tolist())
 
 
@@ -283,3 +281,73 @@ def test_tune_thresholds_without_the_validation_chips_changes_nothing(
     )
     assert "(first: train_" in line
     assert model.with_suffix(".json").read_bytes() == card_before
+
+
+# --- the command line's own voice -----------------------------------------------------------
+def fresh_run(*args: object) -> subprocess.CompletedProcess[str]:
+    """`python main.py ...` as on a fresh setup: none of TensorFlow's settings in the
+    environment (the test session sets TF_CPP_MIN_LOG_LEVEL for itself)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    return subprocess.run(
+        [sys.executable, "main.py", *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_predict_and_evaluate_print_only_their_own_lines(
+    tmp_path: Path, chips_dir: Path, labelled_names: list[str], labels_csv: Path, link_chips
+) -> None:
+    three, one = tmp_path / "three", tmp_path / "one"
+    link_chips(labelled_names[:3], chips_dir, three)
+    link_chips(labelled_names[:1], chips_dir, one)
+
+    predicted = fresh_run("predict", three)
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.splitlines()[0] == "image_name,tags"
+    assert len(predicted.stdout.splitlines()) == 4
+    lines = predicted.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"predict \[#{24}\] 3/3 .*", lines[0]), lines
+    assert re.fullmatch(r"predicted 3 chips in \d+\.\ds \(\d+ chips/s\)", lines[1]), lines
+
+    evaluated = fresh_run("evaluate", one, "--labels", labels_csv)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert re.fullmatch(r"evaluate \[#{24}\] 1/1 *", evaluated.stderr.strip("\n")), evaluated.stderr
+    out = evaluated.stdout.splitlines()
+    assert re.fullmatch(r"model \S+ +\(1 chip, \d+ chips/s\)", out[0]), out
+    n_labels = len(read_labels(labels_csv))
+    assert out[1] == f"not scored: 0 chips without a label, {n_labels - 1:,} labels without a chip"
+    assert out[2].startswith("the model's calls (one weather tag")
+    assert out[3].startswith("samples F2 ") and out[4].startswith("plain threshold rule (")
+    assert len(out) == 5 + 1 + len(TAGS)  # the tag table: a header and a row per tag
+    assert not any(re.search(r"\b1 (chips|labels)\b", line) for line in out)
+
+
+def test_tensorflow_log_lines_are_kept_or_hidden_by_their_severity() -> None:
+    from model.tensorflow_setup import shown_lines
+
+    caught = "\n".join(
+        [
+            "WARNING: All log messages before absl::InitializeLog() is called are written to "
+            "STDERR",
+            "I0000 00:00:1795979422.234720    4381 port.cc:153] oneDNN custom operations are on.",
+            "2024-01-11 05:40:05.061907: I tensorflow/core/platform/cpu_feature_guard.cc:182] "
+            "This TensorFlow binary is optimized to use available CPU instructions.",
+            "To enable the following instructions: AVX512F, rebuild TensorFlow.",
+            "W0000 00:00:1795979423.100000    4381 loader.cc:9] could not load libcuda",
+            "E0000 00:00:1795979424.500000    4381 kernel.cc:77] out of memory allocating tensor",
+            "a line that is no log line at all",
+            "F0000 00:00:1795979425.000000    4381 check.cc:12] Check failed: shape",
+        ]
+    )
+    assert shown_lines(caught, 2) == [
+        "E0000 00:00:1795979424.500000    4381 kernel.cc:77] out of memory allocating tensor",
+        "a line that is no log line at all",
+        "F0000 00:00:1795979425.000000    4381 check.cc:12] Check failed: shape",
+    ]
+    assert shown_lines(caught, 1)[0].startswith("W0000")
+    assert shown_lines(caught, 0) == caught.splitlines()

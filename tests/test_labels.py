@@ -158,6 +158,61 @@ def test_too_few_columns(tmp_path: Path) -> None:
     assert "row 2" in message
 
 
+def test_every_bad_row_is_named_at_once(tmp_path: Path) -> None:
+    text = (
+        "image_name,tags\n"
+        "train_1,clear primary\n"
+        "train_2,Primary clear\n"  # row 3
+        "train_3\n"  # row 4
+        "train_4,clear\n"
+        "dir/train_5,clear\n"  # row 6
+        "train_4,haze\n"  # row 7
+        "train_6,partly-cloudy artisanal_mine snowy_mountain\n"  # row 8: three problems
+    )
+    path = tmp_path / "bad labels.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LabelsError) as info:
+        read_labels(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: 7 problems in 5 rows: ")
+    assert info.value.problems == [
+        (3, "unknown tag 'Primary' for train_2 (did you mean 'primary'?)"),
+        (4, "expected 2 columns, found 1"),
+        (6, "image_name 'dir/train_5' contains a path separator"),
+        (7, "duplicate image_name train_4 (first on row 5)"),
+        (8, "unknown tag 'partly-cloudy' for train_6 (did you mean 'partly_cloudy'?)"),
+        (8, "unknown tag 'artisanal_mine' for train_6 (did you mean 'artisinal_mine'?)"),
+        (8, "unknown tag 'snowy_mountain' for train_6"),
+    ]
+    for row, problem in info.value.problems:
+        assert f"row {row}: {problem}" in message
+
+
+def test_many_bad_rows_in_the_real_labels_are_listed_up_to_a_cap(
+    labels_csv: Path, tmp_path: Path
+) -> None:
+    """chips_labels.csv with the first tag of 33 seeded rows capitalised: all 33 are found, the
+    first 20 are named with their row numbers, and the rest counted."""
+    lines = labels_csv.read_text(encoding="utf-8").splitlines()
+    rng = np.random.default_rng(14)
+    spoilt = sorted(int(i) for i in rng.choice(np.arange(1, len(lines)), 33, replace=False))
+    for i in spoilt:
+        name, tags = lines[i].split(",")
+        first, *rest = tags.split(" ")
+        lines[i] = f"{name},{' '.join([first.capitalize(), *rest])}"
+    path = tmp_path / "chips_labels.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(LabelsError) as info:
+        read_labels(path)
+    # Row numbers count the header as row 1, as a spreadsheet does.
+    assert [row for row, _ in info.value.problems] == [i + 1 for i in spoilt]
+    assert all("did you mean" in problem for _, problem in info.value.problems)
+    message = str(info.value)
+    assert message.startswith(f"{path}: 33 bad rows: row {spoilt[0] + 1}: unknown tag ")
+    assert message.count("did you mean") == 20 and message.endswith("; and 13 more")
+    assert f"row {spoilt[19] + 1}:" in message and f"row {spoilt[20] + 1}:" not in message
+
+
 def test_not_utf8_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("image_name,tags\ntr\xe4in,clear\n".encode("latin-1"))

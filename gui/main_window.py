@@ -232,6 +232,11 @@ class MainWindow(QMainWindow):
     def show_models(self) -> None:
         dialog = ModelsDialog(active_model().path, self)
         dialog.chosen.connect(self.set_active_model)
+        dialog.deleted.connect(
+            lambda path, freed: self.statusBar().showMessage(
+                f"Deleted {path} ({freed / 1e6:.0f} MB freed)", 8000
+            )
+        )
         dialog.exec()
 
     # --- review ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from model.comparison import verdict
 from model.tags import TAGS
 from model.training import TrainConfig
 
@@ -85,7 +85,7 @@ class RetrainSettingsDialog(QDialog):
 
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
-        return ""
+        return "estimating the time left"  # too few batches yet to say
     seconds = int(seconds)
     return f"{seconds // 60}m {seconds % 60:02d}s left" if seconds >= 60 else f"{seconds}s left"
 
@@ -110,19 +110,33 @@ class RetrainWindow(QDialog):
         self.plot.setLabel("left", "loss")
         self.plot.addLegend(offset=(10, 10))
         self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # loss in its own units
         self.loss_curve = self.plot.plot(
-            [], [], pen=pg.mkPen("#3b7dd8", width=2), symbol="o", name="training loss"
+            [],
+            [],
+            pen=pg.mkPen("#3b7dd8", width=2),
+            symbol="o",
+            symbolBrush="#3b7dd8",
+            name="training loss",
         )
         self.val_curve = self.plot.plot(
-            [], [], pen=pg.mkPen("#e0603c", width=2), symbol="o", name="validation loss"
+            [],
+            [],
+            pen=pg.mkPen("#e0603c", width=2),
+            symbol="s",
+            symbolBrush="#e0603c",
+            name="validation loss",
         )
         self.f2_plot = pg.PlotWidget(background=None)
         self.f2_plot.setLabel("bottom", "epoch")
         self.f2_plot.setLabel("left", "validation F2 (0.2)")
         self.f2_plot.showGrid(x=True, y=True, alpha=0.3)
         self.f2_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.f2_curve = self.f2_plot.plot([], [], pen=pg.mkPen("#3ca060", width=2), symbol="o")
+        self.f2_curve = self.f2_plot.plot(
+            [], [], pen=pg.mkPen("#3ca060", width=2), symbol="o", symbolBrush="#3ca060"
+        )
         self.epochs: list[dict] = []
+        self.stopping = ""  # how training ended, in words
 
         self.table = QTableWidget(0, len(COMPARE_COLUMNS))
         self.table.verticalHeader().setVisible(False)
@@ -179,7 +193,16 @@ class RetrainWindow(QDialog):
             xs = list(range(1, len(self.epochs) + 1))
             self.loss_curve.setData(xs, [e.get("loss", float("nan")) for e in self.epochs])
             self.val_curve.setData(xs, [e.get("val_loss", float("nan")) for e in self.epochs])
-            self.f2_curve.setData(xs, [e.get("val_f2_at_0.2", float("nan")) for e in self.epochs])
+            f2 = [e.get("val_f2_at_0.2", float("nan")) for e in self.epochs]
+            self.f2_curve.setData(xs, f2)
+            finite = [v for v in f2 if math.isfinite(v)]
+            if finite:  # at least 0.05 tall: a flat curve must not look like a cliff
+                middle = (max(finite) + min(finite)) / 2
+                half = max((max(finite) - min(finite)) / 2 * 1.2, 0.025)
+                self.f2_plot.setYRange(middle - half, middle + half, padding=0)
+        elif stage == "stopped":
+            self.stopping = event.get("message", "")
+            self.stage.setText("Training " + self.stopping + ".")
         elif event.get("message"):
             self.stage.setText(event["message"][:1].upper() + event["message"][1:] + "…")
 
@@ -201,53 +224,61 @@ class RetrainWindow(QDialog):
         self.keep_button.show()
         self.use_button.setDefault(True)
         old, new = comparison.get("old"), comparison["new"]
+        differences = comparison.get("differences") or {}
+        positives = comparison.get("per_tag_positives") or {}
+        few = [t for t, p in positives.items() if p.get("too_few")]
 
         def pair(key: str) -> str:
             a = f"{old[key]:.4f}" if old else "–"
-            better = "new" if not old or new[key] > old[key] else "current"
-            return (
-                f"{a} → <b>{new[key]:.4f}</b>"
-                if better == "new"
-                else f"<b>{a}</b> → {new[key]:.4f}"
-            )
+            return f"{a} → {new[key]:.4f}"
 
+        verdicts = [
+            f"{label}: {verdict(differences[key])}"
+            for key, label in (("f2_samples", "samples F2"), ("macro_f1", "macro F1"))
+            if key in differences
+        ]
         self.stage.setText(
             f"Trained model {comparison['version']}.   Samples F2 {pair('f2_samples')}   "
             f"Samples F1 {pair('f1_samples')}   Macro F1 {pair('macro_f1')}"
+            + ("<br>" + "<br>".join(verdicts) if verdicts else "")
         )
         self.table.setColumnCount(len(COMPARE_COLUMNS))
         self.table.setHorizontalHeaderLabels(COMPARE_COLUMNS)
         self.table.setRowCount(len(TAGS))
-        bold = QFont()
-        bold.setBold(True)
         thresholds_new = comparison.get("new_thresholds", {})
+        faint = self.palette().color(self.palette().ColorRole.PlaceholderText)
         for r, tag in enumerate(TAGS):
             n, o = new["per_tag"][tag], (old["per_tag"][tag] if old else None)
-            self.table.setItem(r, 0, QTableWidgetItem(f"{tag} ({n['support']})"))
+            too_few = tag in few
+            label = f"{tag} ({n['support']})" + ("  too few to tell" if too_few else "")
+            self.table.setItem(r, 0, QTableWidgetItem(label))
             c = 1
             for key in ("precision", "recall", "f1", "threshold"):
                 a = o.get(key) if o else None
                 b = thresholds_new.get(tag) if key == "threshold" else n[key]
-                for value, other in ((a, b), (b, a)):
+                for value in (a, b):
                     item = QTableWidgetItem("–" if value is None else f"{value:.3f}")
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                    if (
-                        key != "threshold"
-                        and value is not None
-                        and other is not None
-                        and value > other + 1e-9
-                    ):
-                        item.setFont(bold)  # the better figure
+                    if too_few and key != "threshold":
+                        item.setForeground(faint)
                     self.table.setItem(r, c, item)
                     c += 1
         self.table.show()
         who = f"model {comparison.get('old_version', '')}" if old else "no model in use"
+        n_val = comparison["n_val"]
+        small = (
+            f" Only {n_val} validation chips: differences this small set can show are wide."
+            if n_val < 300
+            else ""
+        )
         self.note.setText(
-            f"Both scored on the same {comparison['n_val']} validation chips "
-            "(support in brackets), "
-            f"which the new model never trained on. Current: {who}, with its own thresholds. "
-            "New: thresholds cross-validated on those chips (tuned on one half, scored on the "
-            "other). Bold marks the better figure."
+            f"Both scored on the same {n_val} validation chips (positives in brackets), which"
+            f" the new model never trained on. Current: {who}, with its own thresholds. New:"
+            " thresholds cross-validated on those chips (tuned on one half, scored on the other)."
+            f"{small} Tags with fewer than {comparison.get('min_positives', 25)} positives are"
+            " greyed: their figures swing on one or two chips. Training "
+            + (comparison.get("stopping", {}).get("message") or self.stopping or "ended")
+            + "."
         )
 
     def show_ended(self, message: str) -> None:

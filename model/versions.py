@@ -14,10 +14,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from model import paths
 from model.card import ModelCard, card_path, read_card
 from model.errors import ModelError
 from model.metrics import UNRECORDED_RULE
-from model.paths import BUNDLED_MODEL, models_dir
+from model.paths import models_dir
 from model.settings import load_settings, update_settings
 from model.wording import count
 
@@ -89,9 +90,9 @@ def list_models() -> list[ModelEntry]:
     """The bundled model first, then trained ones, newest first. Unreadable ones are skipped:
     a half-deleted folder must not hide the others."""
     entries: list[ModelEntry] = []
-    if BUNDLED_MODEL.is_file():
+    if paths.BUNDLED_MODEL.is_file():
         with contextlib.suppress(ModelError):
-            entries.append(ModelEntry(BUNDLED_MODEL, read_card(BUNDLED_MODEL), True))
+            entries.append(ModelEntry(paths.BUNDLED_MODEL, read_card(paths.BUNDLED_MODEL), True))
     folder = models_dir()
     trained = sorted(folder.glob(f"*/{MODEL_FILE}"), reverse=True) if folder.is_dir() else []
     for path in trained:
@@ -112,11 +113,13 @@ def active_model() -> ActiveModel:
     """The model the app and the command line use when none is named, and why that one."""
     chosen = load_settings().active_model
     if not chosen:
-        return ActiveModel(BUNDLED_MODEL, "the bundled model (no other model chosen)")
+        return ActiveModel(paths.BUNDLED_MODEL, "the bundled model (no other model chosen)")
     path = Path(chosen)
     if path.is_file():
         return ActiveModel(path, "chosen in the app (Model > Models…)")
-    return ActiveModel(BUNDLED_MODEL, f"the bundled model: the chosen model {path} is missing")
+    return ActiveModel(
+        paths.BUNDLED_MODEL, f"the bundled model: the chosen model {path} is missing"
+    )
 
 
 def active_model_path() -> Path:
@@ -128,7 +131,7 @@ def set_active_model(path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    is_bundled = path.resolve() == BUNDLED_MODEL.resolve()
+    is_bundled = path.resolve() == paths.BUNDLED_MODEL.resolve()
     update_settings(active_model="" if is_bundled else str(path.resolve()))
 
 
@@ -141,7 +144,7 @@ def delete_model(path: str | Path, active: Path) -> int:
     """
     path = Path(path)
     target = path.resolve()
-    if target == BUNDLED_MODEL.resolve():
+    if target == paths.BUNDLED_MODEL.resolve():
         raise ModelError(f"{path}: the bundled model cannot be deleted")
     if target == Path(active).resolve():
         raise ModelError(f"{path}: the model in use cannot be deleted; use another one first")

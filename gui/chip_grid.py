@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from gui.workers import ThumbnailLoader
+from model.audit import LEVEL_MEANINGS
 from model.review import Review
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the chip's index in the review
@@ -74,11 +75,12 @@ class ChipListModel(QAbstractListModel):
             return self._badge(i)
         return None
 
-    def _badge(self, i: int) -> dict[str, bool]:
+    def _badge(self, i: int) -> dict[str, bool | int]:
         badges = self.review.badges()  # cached by the review until something changes
         name = self.review.names[i]
         return {
             "disagree": bool(badges.disagree[i]),
+            "suspicion": int(badges.suspicion[i]),
             "violation": bool(badges.violation[i]),
             "reviewed": bool(badges.reviewed[i]),
             "changed": bool(badges.changed[i]),
@@ -91,6 +93,9 @@ class ChipListModel(QAbstractListModel):
         if reason:
             return f"{chip.name}: cannot be read ({reason})"
         lines = [chip.name, "tags: " + (" ".join(chip.tags_now) or "(none)")]
+        level = int(self.review.badges().suspicion[i])
+        if level:
+            lines.append("suspect: " + LEVEL_MEANINGS[level])
         lines.extend("rule: " + v for v in chip.violations)
         return "\n".join(lines)
 
@@ -115,7 +120,8 @@ class ChipListModel(QAbstractListModel):
 
 
 class ChipDelegate(QStyledItemDelegate):
-    """Thumbnail, name, and corner badges: disagreement, rule broken, reviewed, changed, broken."""
+    """Thumbnail, name, and corner badges: suspicion level, rule broken, reviewed, changed,
+    broken."""
 
     def __init__(self, thumb: int, parent=None) -> None:
         super().__init__(parent)
@@ -156,22 +162,38 @@ class ChipDelegate(QStyledItemDelegate):
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
 
-    def _badges(self, painter: QPainter, r: QRect, badge: dict[str, bool]) -> None:
+    def _badges(self, painter: QPainter, r: QRect, badge: dict) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         d = max(10, self.thumb // 7)
         painter.setPen(QPen(QColor(255, 255, 255), 1.5))
-        if badge.get("disagree"):
-            painter.setBrush(DISAGREE)
-            painter.drawEllipse(r.right() - d - 2, r.top() + 2, d, d)
+        level = int(badge.get("suspicion", 0))
+        if level:  # how suspect the crowd's tags are: a ring, a dot, a large dot
+            size = d if level < 3 else d + 6
+            painter.setBrush(Qt.BrushStyle.NoBrush if level == 1 else DISAGREE)
+            if level == 1:
+                painter.setPen(QPen(DISAGREE, 3))
+            painter.drawEllipse(r.right() - size - 2, r.top() + 2, size, size)
+            painter.setPen(QPen(QColor(255, 255, 255), 1.5))
         if badge.get("violation"):
             painter.setBrush(VIOLATION)
-            painter.drawRect(r.right() - 2 * d - 6, r.top() + 2, d, d)
+            painter.drawRect(r.right() - 2 * d - 12, r.top() + 2, d, d)
         if badge.get("reviewed"):
             painter.setBrush(REVIEWED)
             painter.drawEllipse(r.left() + 2, r.top() + 2, d, d)
         if badge.get("changed"):
             painter.setBrush(CHANGED)
             painter.drawRect(r.left() + 2, r.bottom() - d - 2, d, d)
+
+
+GRID_LEGEND = (
+    f"<span style='color:{DISAGREE.name()}'>○</span> low, "
+    f"<span style='color:{DISAGREE.name()}'>●</span> medium, "
+    f"<span style='color:{DISAGREE.name()}; font-size:large'>●</span> high: how likely the"
+    " crowd's tags are wrong (hover for the odds) · "
+    f"<span style='color:{VIOLATION.name()}'>■</span> rule broken · "
+    f"<span style='color:{REVIEWED.name()}'>●</span> reviewed · "
+    f"<span style='color:{CHANGED.name()}'>■</span> changed · ✕ unreadable"
+)
 
 
 def make_grid_view(thumb: int) -> QListView:

@@ -4,11 +4,10 @@ exporting). What is shown comes from the review, whose views subscribe to it."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QStackedWidget
 
@@ -23,12 +22,14 @@ from gui.retraining import RetrainFlow
 from gui.review_page import ReviewPage
 from gui.start_page import StartPage
 from gui.status import StatusWidgets
+from gui.window_state import restore_layout, save_layout
 from model.card import ModelCard, read_card
 from model.errors import ChipAuditError
 from model.review import Review
-from model.settings import Settings, load_settings, save_settings
+from model.settings import Settings, load_settings
 from model.tags import TAGS
 from model.versions import active_model, set_active_model
+from model.wording import count
 
 NO_LABELS_CHOICE = "Open without labels"
 OTHER_LABELS_CHOICE = "Choose another labels CSV…"
@@ -72,7 +73,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = recent_menu(self.actions_by_id["open_labels"])
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.start_page.set_recent(self.settings.recent_folders)
-        self._restore_layout()
+        restore_layout(self, self.page.splitter, self.settings)
         self._update_enabled()
 
     # --- actions --------------------------------------------------------------------------
@@ -154,6 +155,13 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self._describe_labels(review)
         self.statusBar().clearMessage()
+        held = review.resumed()
+        if held["reviewed"] or held["changed"] or held["decisions"]:
+            self.statusBar().showMessage(
+                f"Resumed: {held['reviewed']:,} reviewed, {held['changed']:,} changed"
+                f" ({count(held['decisions'], 'decision')} kept).",
+                15000,
+            )
         if review.card is None:
             self.statusBar().showMessage("No model to predict with: reviewing without.", 10000)
         self.start_prediction()
@@ -262,30 +270,6 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
             action.setEnabled(Path(folder).is_dir())
 
-    def _restore_layout(self) -> None:
-        if self.settings.window_geometry:
-            self.restoreGeometry(QByteArray(base64.b64decode(self.settings.window_geometry)))
-        else:
-            self.resize(1400, 900)
-        if self.settings.splitter_state:
-            self.page.splitter.restoreState(
-                QByteArray(base64.b64decode(self.settings.splitter_state))
-            )
-        else:
-            self.page.splitter.setSizes([460, 940])  # the chip large beside its tags
-
-    def save_settings(self) -> None:
-        self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode()
-        self.settings.splitter_state = base64.b64encode(
-            bytes(self.page.splitter.saveState())
-        ).decode()
-        # The active model is written by whoever changes it: keep what is on disk.
-        self.settings.active_model = load_settings().active_model
-        try:
-            save_settings(self.settings)
-        except ChipAuditError as exc:
-            self.statusBar().showMessage(f"Settings not saved: {exc}", 10000)
-
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -306,7 +290,7 @@ class MainWindow(QMainWindow):
         self.opener.cancel()
         self.page.close_review()
         self.page.thumbnails.shutdown()
-        self.save_settings()
+        save_layout(self, self.page.splitter, self.settings)
         self.predictions.shutdown()
         self.retraining.shutdown()
         if self.review is not None:

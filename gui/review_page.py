@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.chip_grid import ChipListModel, make_grid_view
+from gui.chip_grid import GRID_LEGEND, ChipListModel, make_grid_view
 from gui.detail_panel import DetailPanel
 from gui.filter_bar import FilterBar
 from gui.workers import ThumbnailLoader
@@ -114,6 +114,10 @@ class ReviewPage(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.filters)
         left_layout.addWidget(self.grid, 1)
+        legend = QLabel(GRID_LEGEND)
+        legend.setWordWrap(True)
+        legend.setTextFormat(Qt.TextFormat.RichText)
+        left_layout.addWidget(legend)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.detail)

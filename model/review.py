@@ -82,6 +82,7 @@ class Badges:
     """Per chip, for the grid's corner marks: all chips at once, as boolean arrays."""
 
     disagree: np.ndarray
+    suspicion: np.ndarray  # int8 level: 0 none, 1 low, 2 medium, 3 high (model.audit)
     violation: np.ndarray
     reviewed: np.ndarray
     changed: np.ndarray
@@ -273,6 +274,7 @@ class Review:
                     broken[i] = True
             self._badges = Badges(
                 disagree=(yes_no | no_yes).any(axis=1),
+                suspicion=self.suspicion_levels(),
                 violation=self.violation_counts() > 0,
                 reviewed=self.reviewed.copy(),
                 changed=(self.current != self.crowd_matrix).any(axis=1),

@@ -230,7 +230,7 @@ def test_model_menu_reaches_retrain_and_models(
 
 
 def test_retrain_shows_progress_and_comparison_then_switches_models(
-    qtbot, window: MainWindow, tiny_model: Path, errors, folder_and_labels
+    questions, qtbot, window: MainWindow, tiny_model: Path, errors, folder_and_labels
 ) -> None:
     win, review = window, window.review
     tiny_version = read_card(tiny_model).version
@@ -285,7 +285,19 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
     assert tiny_version in retrain_window.note.text()
     for r, tag_name in enumerate(TAGS):
         support = new_card.metrics["validation"]["per_tag"][tag_name]["support"]
-        assert retrain_window.table.item(r, 0).text() == f"{tag_name} ({support})"
+        # Every tag has under 25 positives among a dozen validation chips: each says so.
+        assert retrain_window.table.item(r, 0).text() == f"{tag_name} ({support})  too few to tell"
+    # A small validation set, how training ended, and whether the difference is measurable,
+    # all said in words; nothing is bolded as "better".
+    note, stage = retrain_window.note.text(), retrain_window.stage.text()
+    assert f"Only {n_val} validation chips" in note
+    assert new_card.recipe["stopping"]["message"] in note
+    assert "samples F2: " in stage and "difference" in stage and "95% interval" in stage
+    assert not any(
+        retrain_window.table.item(r, c).font().bold()
+        for r in range(len(TAGS))
+        for c in range(retrain_window.table.columnCount())
+    )
     assert active_model_path() == tiny_model  # nothing switches until the reviewer says
 
     # "Use the new model": the window switches and predicts with it.
@@ -312,6 +324,13 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
     assert in_use == [paths.index(new_path)]
     assert f"from {tiny_version}" in dialog.table.item(in_use[0], 3).text()
     assert [i.row() for i in dialog.table.selectionModel().selectedRows()] == in_use
+    # Each model says what its figures were measured on; the one in use cannot be deleted.
+    assert dialog.table.item(in_use[0], 6).text() == f"{n_val} validation chips of chips"
+    assert not dialog.delete_button.isEnabled()
+    if BUNDLED_MODEL.is_file():
+        dialog.table.selectRow(0)  # the bundled model, measured on other chips
+        assert not dialog.delete_button.isEnabled()
+        assert "not comparable" in dialog.table.item(0, 4).toolTip()
 
     # Back to the first model: its predictions come from the session, no new run.
     win.set_active_model(tiny_model)
@@ -319,6 +338,18 @@ def test_retrain_shows_progress_and_comparison_then_switches_models(
     assert review.card.version == tiny_version
     assert review.counts()["predicted"] == N_CHIPS
     assert not win.predictions.running
+
+    # The rejected model can go now that it is not in use: asked first, then its folder.
+    dialog = ModelsDialog(active_model_path())
+    qtbot.addWidget(dialog)
+    dialog.table.selectRow([e.path for e in dialog.entries].index(new_path))
+    assert dialog.delete_button.isEnabled()
+    deleted = []
+    dialog.deleted.connect(lambda path, freed: deleted.append((path, freed)))
+    dialog.delete_button.click()
+    assert questions.asked[-1] == "Delete this model?"
+    assert not new_path.parent.exists() and deleted and deleted[0][1] > 1_000_000
+    assert new_path not in [e.path for e in dialog.entries]
     assert errors == []
 
 

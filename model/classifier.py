@@ -107,6 +107,7 @@ class Classifier:
         self.card = card
         self.path = path
         self._thresholds = np.asarray(card.threshold_list(), dtype=np.float32)
+        self._two_outputs: keras.Model | None = None
 
     @property
     def version(self) -> str:
@@ -198,6 +199,26 @@ class Classifier:
             view = np.ascontiguousarray(dihedral(x, k))
             total += np.asarray(self.network.predict_on_batch(view), dtype=np.float32)
         return total / 8.0
+
+    @property
+    def two_output_network(self) -> keras.Model:
+        """The same network with two outputs from one forward pass: the 17 probabilities and the
+        global pooling layer's features ("pool"), which the map of the set and similar-chip
+        search use. Shares the weights; built once."""
+        if self._two_outputs is None:
+            pooled = self.network.get_layer("pool").output
+            self._two_outputs = keras.Model(
+                self.network.inputs, [self.network.outputs[0], pooled], name="tags_and_features"
+            )
+        return self._two_outputs
+
+    def predict_batch_with_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, 17), pooled features (n, d)) for one batch, in one pass."""
+        if len(images) == 0:
+            width = int(self.network.get_layer("pool").output.shape[-1])
+            return np.zeros((0, len(TAGS)), np.float32), np.zeros((0, width), np.float32)
+        probs, features = self.two_output_network.predict_on_batch(images.astype(np.float32))
+        return np.asarray(probs, dtype=np.float32), np.asarray(features, dtype=np.float32)
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """The model's call per tag: probabilities over thresholds, and the card's weather rule."""

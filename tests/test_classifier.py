@@ -318,3 +318,19 @@ def test_onednn_kernels_on_unless_the_user_says_otherwise(setting: str | None, e
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == str(expected)
+
+
+def test_features_come_from_the_same_pass_as_the_probabilities(
+    classifier: Classifier, chip_images: np.ndarray
+) -> None:
+    """The two-output network gives the very probabilities of the plain one, and features
+    that are the pooling layer's output (their dense head reproduces the probabilities)."""
+    probs, features = classifier.predict_batch_with_features(chip_images)
+    np.testing.assert_allclose(probs, classifier.predict_batch(chip_images), atol=1e-5)
+    head = classifier.network.get_layer("tags")
+    weights, bias = head.get_weights()
+    by_hand = 1 / (1 + np.exp(-(features.astype(np.float64) @ weights + bias)))
+    np.testing.assert_allclose(probs, by_hand, atol=1e-4)
+    assert features.shape == (len(chip_images), weights.shape[0])
+    empty_probs, empty_features = classifier.predict_batch_with_features(chip_images[:0])
+    assert empty_probs.shape == (0, 17) and empty_features.shape == (0, weights.shape[0])

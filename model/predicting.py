@@ -49,23 +49,30 @@ def predict_paths(
     tta: bool = False,
     progress: Progress | None = None,
     cancel: CancelFlag | None = None,
-    on_batch: Callable[[list[str], np.ndarray], None] | None = None,
+    on_batch: Callable[..., None] | None = None,
     batch_size: int = 64,
+    features: bool = False,
 ) -> FolderPrediction:
-    """Decode a batch ahead in threads while the network works on the current one."""
+    """Decode a batch ahead in threads while the network works on the current one.
+
+    `on_batch(names, probs)` gets each batch as it comes; with `features`, `on_batch(names,
+    probs, features)` also gets the pooled features of the same forward pass (no TTA then)."""
     started = time.monotonic()
     names: list[str] = []
     chunks: list[np.ndarray] = []
     errors: list[ChipError] = []
     done = 0
     for batch in iter_decoded(paths, classifier.input_size, batch_size, cancel):
-        probs = classifier.predict_batch(batch.images, tta)
+        if features:
+            probs, pooled = classifier.predict_batch_with_features(batch.images)
+        else:
+            probs = classifier.predict_batch(batch.images, tta)
         names.extend(batch.names)
         chunks.append(probs)
         errors.extend(batch.errors)
         done += len(batch.names) + len(batch.errors)
         if on_batch is not None:
-            on_batch(batch.names, probs)
+            on_batch(batch.names, probs, pooled) if features else on_batch(batch.names, probs)
         if progress is not None:
             progress(done, len(paths))
     probs = np.concatenate(chunks) if chunks else np.zeros((0, len(TAGS)), np.float32)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import model.paths
 import model.predicting
 import model.training
 from model.card import card_path, read_card, write_card
@@ -566,9 +567,8 @@ def test_trainer_process_cancels_on_stdin(
 def test_list_models_newest_first_skipping_a_corrupt_card(
     tiny_model: Path, data_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    import model.versions as versions
 
-    monkeypatch.setattr(versions, "BUNDLED_MODEL", tmp_path / "no_bundled" / "m.keras")
+    monkeypatch.setattr(model.paths, "BUNDLED_MODEL", tmp_path / "no_bundled" / "m.keras")
     assert list_models() == []  # no models folder yet: nothing, no error
 
     older = new_model_path()
@@ -594,7 +594,7 @@ def test_list_models_newest_first_skipping_a_corrupt_card(
     assert entries[0].label == "v-newer"
 
     bundled = install_model(tiny_model, tmp_path / "bundled" / "chip_audit.keras", "v-bundled")
-    monkeypatch.setattr(versions, "BUNDLED_MODEL", bundled)
+    monkeypatch.setattr(model.paths, "BUNDLED_MODEL", bundled)
     entries = list_models()
     assert [e.card.version for e in entries] == ["v-bundled", "v-newer", "v-older"]
     assert entries[0].bundled and entries[0].label == "bundled v-bundled"
@@ -605,7 +605,7 @@ def test_models_say_what_their_figures_were_measured_on(
 ) -> None:
     import model.versions as versions
 
-    monkeypatch.setattr(versions, "BUNDLED_MODEL", data_dir / "none" / "m.keras")
+    monkeypatch.setattr(model.paths, "BUNDLED_MODEL", data_dir / "none" / "m.keras")
     tiny = read_card(tiny_model)
     same = install_model(tiny_model, new_model_path(), version="v-same")
     time.sleep(0.01)
@@ -636,10 +636,9 @@ def test_models_say_what_their_figures_were_measured_on(
 def test_delete_model_refuses_the_bundled_and_the_active_one(
     tiny_model: Path, data_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    import model.versions as versions
 
     bundled = install_model(tiny_model, tmp_path / "bundled" / "chip_audit.keras", "v-bundled")
-    monkeypatch.setattr(versions, "BUNDLED_MODEL", bundled)
+    monkeypatch.setattr(model.paths, "BUNDLED_MODEL", bundled)
     active = install_model(tiny_model, new_model_path(), version="v-active")
     time.sleep(0.01)
     rejected = install_model(tiny_model, new_model_path(), version="v-rejected")

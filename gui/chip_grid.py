@@ -33,19 +33,27 @@ def contiguous_runs(sorted_positions: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def _positions(order: np.ndarray, n: int) -> np.ndarray:
+    """Grid position of each review row (-1 where the filter hides it): a lookup array, not a
+    dict, so that re-sorting 36,000 chips costs no Python loop."""
+    positions = np.full(n, -1, dtype=np.int64)
+    positions[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    return positions
+
+
 class ChipListModel(QAbstractListModel):
     def __init__(self, review: Review, thumbnails: ThumbnailLoader) -> None:
         super().__init__()
         self.review = review
         self.thumbnails = thumbnails
         self.order = np.arange(len(review.names))
-        self.position = {int(i): k for k, i in enumerate(self.order)}
+        self.position = _positions(self.order, len(review.names))
         thumbnails.ready.connect(self._thumbnail_ready)
 
     def set_order(self, order: np.ndarray) -> None:
         self.beginResetModel()
         self.order = order
-        self.position = {int(i): k for k, i in enumerate(order)}
+        self.position = _positions(order, len(self.review.names))
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -55,8 +63,8 @@ class ChipListModel(QAbstractListModel):
         return int(self.order[index.row()])
 
     def index_of(self, review_row: int) -> QModelIndex:
-        k = self.position.get(review_row)
-        return QModelIndex() if k is None else self.index(k, 0)
+        k = int(self.position[review_row]) if 0 <= review_row < len(self.position) else -1
+        return QModelIndex() if k < 0 else self.index(k, 0)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -107,7 +115,8 @@ class ChipListModel(QAbstractListModel):
             return
         # One signal per run of adjacent grid positions: a batch of predictions in folder order
         # is usually one run, not one emit per chip.
-        positions = sorted(k for k in (self.position.get(i) for i in rows) if k is not None)
+        found = self.position[np.asarray(rows, dtype=np.int64)] if len(rows) else np.zeros(0, int)
+        positions = sorted(int(k) for k in found if k >= 0)
         for first, last in contiguous_runs(positions):
             self.dataChanged.emit(self.index(first), self.index(last))
 

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.status = StatusWidgets(self.statusBar(), self.predictions)
+        self.predictions.ended.connect(lambda _message: self.page.requery_soon())
         self.page.shown_changed.connect(self.status.set_shown)
         self.retraining = RetrainFlow(self)
         self.retraining.model_chosen.connect(self.set_active_model)
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
     def _opened(self, request: OpenRequest, review: Review) -> None:
         self.predictions.cancel()
         if self.review is not None:
+            self.page.close_review()  # what the page still had to write goes in first
             self.review.close()
         self.review = review
         self.page.set_review(review)

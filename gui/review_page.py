@@ -129,10 +129,15 @@ class ReviewPage(QWidget):
         layout.addWidget(self.splitter, 1)
         self._requery = QTimer(self, singleShot=True, interval=150)
         self._requery.timeout.connect(self._resort)
+        self._position_timer = QTimer(self, singleShot=True, interval=500)
+        self._position_timer.timeout.connect(self._keep_position)
         self._placeholder_row: int | None = None
 
     # --- review ---------------------------------------------------------------------------
     def set_review(self, review: Review) -> None:
+        if self._position_timer.isActive():  # the last position in the folder left
+            self._position_timer.stop()
+            self._keep_position()
         self._unsubscribe()
         self.review = review
         self.thumbnails.clear()
@@ -177,7 +182,10 @@ class ReviewPage(QWidget):
 
     def _predictions_changed(self, rows: list[int]) -> None:
         self._rows_changed(rows)
-        self.requery_soon()
+        # Re-sorting 36,000 chips resets the grid: not on every batch of a run (the window
+        # asks once the run ends), only when every chip changed at once (another model).
+        if self.review is not None and len(rows) == len(self.review):
+            self.requery_soon()
 
     def _everything_changed(self) -> None:
         if self.model is not None:
@@ -207,8 +215,16 @@ class ReviewPage(QWidget):
     def requery_pending(self) -> bool:
         return self._requery.isActive()
 
+    def _keep_position(self) -> None:
+        row = self.current_row()
+        if self.review is not None and row is not None:
+            self.review.position = self.review.names[row]
+
     def close_review(self) -> None:
         """Let go of the review (the window is closing): nothing pending may reach it."""
+        if self._position_timer.isActive():
+            self._position_timer.stop()
+            self._keep_position()
         self._requery.stop()
         self._unsubscribe()
         self.review = None
@@ -261,7 +277,9 @@ class ReviewPage(QWidget):
             return
         row = self.model.review_row(current)
         self.detail.show_chip(self.review, row)
-        self.review.position = self.review.names[row]
+        # Where the reviewer is, kept in the session a moment after they stop moving: a disk
+        # write per arrow key would stall the window, and a lost position costs nothing.
+        self._position_timer.start()
 
     # --- edits ----------------------------------------------------------------------------
     def _edit(self, make: Callable[[], list[Change]], verb: str = "") -> list[Change] | None:

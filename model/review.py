@@ -174,6 +174,7 @@ class Review:
         self.card: ModelCard | None = None
         self.thresholds = np.full(len(TAGS), DEFAULT_THRESHOLD, dtype=np.float32)
         self._suspicion: np.ndarray | None = None
+        self._tag_suspicion: np.ndarray | None = None
         self._badges: Badges | None = None
 
     def close(self) -> None:
@@ -186,6 +187,7 @@ class Review:
 
     def _changed(self) -> None:
         self._suspicion = None
+        self._tag_suspicion = None
         self._badges = None
 
     # --- model -------------------------------------------------------------------------
@@ -350,7 +352,10 @@ class Review:
         return bool(np.any(self.current[i] != self.crowd_matrix[i]))
 
     def tag_suspicion(self) -> np.ndarray:
-        return tag_suspicion(self.probs, self.current, self.thresholds)
+        """How suspect each crowd tag is (chips x tags); computed once per change."""
+        if self._tag_suspicion is None:
+            self._tag_suspicion = tag_suspicion(self.probs, self.current, self.thresholds)
+        return self._tag_suspicion
 
     def suspicion(self) -> np.ndarray:
         if self._suspicion is None:

@@ -491,6 +491,8 @@ def test_a_zero_byte_chip_shows_as_broken_and_the_rest_are_predicted(
     page.select_row(row)
     assert page.detail.image.label.text().startswith("Cannot show this chip")
     assert "cannot be read" in page.detail.title.text()
+    model_column = [page.detail.table.item(r, 4).text() for r in range(len(TAGS))]
+    assert model_column == ["✗"] * len(TAGS)  # not "…", which means "not predicted yet"
     assert errors == []
 
 
@@ -526,6 +528,10 @@ def test_reopening_restores_decisions_position_and_lists_the_folder(
     qtbot.waitUntil(lambda: second.review is not None)  # session remembers them
     review = second.review
     assert second.stack.currentWidget() is second.page
+    # The reviewer is told that nothing was lost.
+    assert (
+        second.statusBar().currentMessage() == "Resumed: 1 reviewed, 1 changed (1 decision kept)."
+    )
     assert review.labels_path == labels_path.resolve()
     assert review.tags_now(a) == decided and tag in decided
     assert review.is_reviewed(b) and not review.is_reviewed(a)
@@ -792,3 +798,36 @@ def test_a_first_visit_lands_on_the_top_suspect_once_predictions_are_in(
     page.requery_soon()
     qtbot.waitUntil(lambda: not page.requery_pending())
     assert page.current_row() == elsewhere
+
+
+def test_grid_marks_say_how_suspect_each_chip_is(
+    qtbot, open_and_wait, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
+) -> None:
+    """The red mark is graded by the review's suspicion levels (none, low, medium, high): with a
+    model sure of the true tags, the chip with the planted mistake is marked (medium or high)
+    and the rest not at all; the status bar counts as suspects exactly the chips marked; the
+    tooltip says the odds."""
+    from model.audit import LEVEL_MEANINGS
+
+    folder, labels_path = make_folder(
+        tmp_path, planted.names, chips_dir, link_chips, planted.labels
+    )
+    sure = np.where(_matrix(planted.names, planted.truth) > 0.5, 0.999, 0.001).astype(np.float32)
+    session = ReviewSession.for_folder(folder)
+    session.store_predictions(planted.version, planted.names, sure)
+    session.close()
+    window = new_window()
+    assert open_and_wait(window, folder, labels_path)
+    wait_settled(qtbot, window)
+    review, page = window.review, window.page
+    levels = review.suspicion_levels()
+    row = review.index[planted.chip]
+    assert levels[row] >= 2 and int(levels.sum()) == int(levels[row])  # that chip alone
+    shown = [
+        page.model.data(page.model.index_of(i), BADGE_ROLE)["suspicion"]
+        for i in range(len(review.names))
+    ]
+    assert shown == [int(v) for v in levels]
+    qtbot.waitUntil(lambda: "· 1 suspects" in window.status.counts.text())
+    tooltip = page.model.data(page.model.index_of(row), Qt.ItemDataRole.ToolTipRole)
+    assert "suspect: " + LEVEL_MEANINGS[int(levels[row])] in tooltip

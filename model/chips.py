@@ -47,11 +47,14 @@ def natural_key(name: str) -> list[object]:
 
 
 def list_chips(folder: str | os.PathLike[str]) -> ChipListing:
-    """Chip files directly in `folder`, naturally sorted. Broken links are reported, not fatal."""
+    """Chip files directly in `folder`, naturally sorted. Broken links are reported, not fatal.
+
+    Works on names (strings) and makes a Path only for each chip kept: a folder of 36,000 chips
+    is listed in a fraction of the time pathlib would take for every step."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ChipError(folder, "not a folder" if folder.exists() else "no such folder")
-    paths: list[Path] = []
+    found: list[tuple[str, str]] = []  # (file name, full path)
     errors: list[ChipError] = []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -59,33 +62,36 @@ def list_chips(folder: str | os.PathLike[str]) -> ChipListing:
                 continue
             try:
                 if entry.is_file():  # follows links: a loop or dangling link raises or is False
-                    paths.append(Path(entry.path))
+                    found.append((entry.name, entry.path))
                 elif entry.is_symlink():
                     errors.append(ChipError(entry.path, "broken symbolic link"))
             except OSError as exc:
                 errors.append(ChipError(entry.path, _os_reason(exc)))
-    paths, clashes = _one_file_per_name(paths)
+    kept, clashes = _one_file_per_name(found)
     errors.extend(clashes)
-    paths.sort(key=lambda p: natural_key(p.name))
-    errors.sort(key=lambda e: natural_key(Path(e.path).name))
-    return ChipListing(paths, errors)
+    kept.sort(key=lambda item: natural_key(item[0]))
+    errors.sort(key=lambda e: natural_key(os.path.basename(e.path)))
+    return ChipListing([Path(full) for _, full in kept], errors)
 
 
-def _one_file_per_name(paths: list[Path]) -> tuple[list[Path], list[ChipError]]:
+def _one_file_per_name(
+    found: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[ChipError]]:
     """A chip is known by its name without extension (labels, exports, the review session), so
     two files named alike (train_1.jpg and train_1.tif) would be merged into one row; keep the
     first in CHIP_EXTENSIONS order (a lower-case extension before its upper-case twin) and report
     the others."""
 
-    def preference(p: Path) -> tuple[int, bool, str]:
-        return CHIP_EXTENSIONS.index(p.suffix.lower()), p.suffix != p.suffix.lower(), p.name
+    def preference(item: tuple[str, str]) -> tuple[int, bool, str]:
+        suffix = os.path.splitext(item[0])[1]
+        return CHIP_EXTENSIONS.index(suffix.lower()), suffix != suffix.lower(), item[0]
 
-    kept: dict[str, Path] = {}
+    kept: dict[str, tuple[str, str]] = {}
     clashes: list[ChipError] = []
-    for path in sorted(paths, key=preference):
-        first = kept.setdefault(path.stem, path)
-        if first is not path:
-            clashes.append(ChipError(path, f"another file, {first.name}, has the same chip name"))
+    for item in sorted(found, key=preference):
+        first = kept.setdefault(os.path.splitext(item[0])[0], item)
+        if first is not item:
+            clashes.append(ChipError(item[1], f"another file, {first[0]}, has the same chip name"))
     return list(kept.values()), clashes
 
 

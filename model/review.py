@@ -100,6 +100,8 @@ class ChipQuery:
     above_threshold: list[str] = field(default_factory=list)  # model's probability >= threshold
     sort: str = "suspicion"
     sort_tag: str | None = None  # for sort == "probability"
+    rows: frozenset[int] | None = None  # only these chips (a chart's bar or cell was clicked)
+    rows_label: str = ""  # what those are, for the filter bar: "clear + primary (27,668)"
 
 
 def find_labels_csv(folder: str | os.PathLike[str]) -> Path | None:
@@ -203,6 +205,28 @@ class Review:
         self.events.model.emit(card=card)
         self.events.predictions.emit(rows=list(range(len(self.names))))
         return len(names)
+
+    def set_threshold(self, tag: str, value: float) -> None:
+        """Move one tag's threshold for this review (the card is untouched): the model's calls,
+        disagreement marks and suspicion follow, and views redraw on the `model` notice."""
+        i = TAG_INDEX[tag]
+        if self.thresholds[i] == np.float32(value):
+            return
+        self.thresholds[i] = value
+        self.calls = self._decide(self.probs)
+        self._changed()
+        self.events.model.emit(card=self.card)
+
+    def moved_thresholds(self) -> dict[str, tuple[float, float]]:
+        """Tags whose threshold here differs from the card's: tag -> (card's, this review's)."""
+        if self.card is None:
+            return {}
+        card = np.asarray(self.card.threshold_list(), dtype=np.float32)
+        return {
+            tag: (float(card[i]), float(self.thresholds[i]))
+            for i, tag in enumerate(TAGS)
+            if card[i] != self.thresholds[i]
+        }
 
     def unpredicted_paths(self) -> list[Path]:
         missing = np.isnan(self.probs[:, 0])
@@ -407,6 +431,10 @@ class Review:
         if q.above_threshold:
             cols = [TAG_INDEX[t] for t in q.above_threshold]
             keep &= self.calls[:, cols].any(axis=1)
+        if q.rows is not None:
+            chosen = np.zeros(n, dtype=bool)
+            chosen[[i for i in q.rows if 0 <= i < n]] = True
+            keep &= chosen
         rows = np.flatnonzero(keep)
         if q.sort == "suspicion":
             return rows[suspect_order(self.suspicion()[rows])]

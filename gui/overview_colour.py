@@ -1,0 +1,39 @@
+"""Each chip's small image and mean colour, decoded off the window's thread for the Overview's
+colour per tag (model/chip_colours.py does the work)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QThread, Signal
+
+from model.chip_colours import small_images
+from model.errors import CancelledError
+
+
+class ColourWorker(QThread):
+    """One folder's chips, once; `done(images, broken)` at the end, `progress(done, total)`
+    on the way. `stop()` ends it early and nothing more is reported."""
+
+    progress = Signal(int, int)
+    done = Signal(object, object)  # (n, 16, 16, 3) float32 with NaN rows, {name: reason}
+
+    def __init__(self, paths: list[Path], parent=None) -> None:
+        super().__init__(parent)
+        self.paths = paths
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        try:
+            images, broken = small_images(
+                self.paths, cancelled=self.cancelled, on_progress=self.progress.emit
+            )
+        except CancelledError:
+            return
+        if not self.cancelled.is_set():
+            self.done.emit(images, broken)
+
+    def stop(self) -> None:
+        self.cancelled.set()
+        self.wait(5000)

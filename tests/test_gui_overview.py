@@ -116,3 +116,13 @@ def test_a_click_on_a_heatmap_cell_filters_the_grid(qtbot, window: MainWindow, c
     qtbot.waitUntil(lambda: len(grid_order(window)) == N_CHIPS)
     assert not bar.chart_bar.isVisible()
     assert window.page.filters.query() == ChipQuery(sort=window.page.filters.query().sort)
+
+
+def test_the_tag_table_marks_the_tags_the_model_is_weak_on(window: MainWindow) -> None:
+    from model.tags import TAGS
+
+    table = window.page.detail.table
+    marked = {tag for r, tag in enumerate(TAGS) if table.item(r, 1).text().endswith("⚠")}
+    assert marked == {"bare_ground", "selective_logging", "blooming", "slash_burn", "blow_down"}
+    road = table.item(TAG_INDEX["road"], 1).toolTip()
+    assert "precision 0.56" in road and "F1 0.69" in road  # the README's table, from the card

@@ -105,3 +105,18 @@ def test_save_thresholds_writes_a_new_version_and_keeps_the_source(review, tmp_p
     assert review.set_model(card) == len(NAMES)
     assert review.calls[:, ROAD].tolist() == [True, True, True, False, False, False]
     assert review.moved_thresholds() == {}
+
+
+def test_weak_tags_are_those_under_f1_0_3_on_the_bundled_card(bundled_model) -> None:
+    import json
+
+    from model.trust import tag_trust
+
+    raw = json.loads(bundled_model.with_suffix(".json").read_text())["metrics"]["validation"]
+    by_hand = {tag for tag, s in raw["per_tag"].items() if s["f1"] < 0.3}
+    assert by_hand == {"bare_ground", "selective_logging", "blooming", "slash_burn", "blow_down"}
+    trust = tag_trust(read_card(bundled_model))
+    assert {tag for tag, t in trust.items() if t.weak} == by_hand
+    assert trust["road"].f1 == pytest.approx(raw["per_tag"]["road"]["f1"])
+    assert "silence" in trust["blooming"].describe("blooming")
+    assert "silence" not in trust["road"].describe("road")

@@ -10,6 +10,7 @@ import pandas as pd
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 
 SOURCE_COLOURS = {"crowd": (120, 120, 120), "now": (60, 120, 220), "model": (230, 140, 40)}
 CURVE_COLOURS = {
@@ -60,14 +61,17 @@ class Chart(pg.PlotWidget):
         scene = self.plotItem.vb.mapViewToScene(QPointF(x, y))
         return self.mapFromScene(scene)
 
-    def export_png(self, path: str | Path, width: int = 1200) -> None:
-        exporter = ImageExporter(self.plotItem)
-        exporter.parameters()["width"] = width
-        exporter.export(str(path))
+    def export_png(self, path: str | Path) -> None:
+        """At the chart's own size: scaled up, pyqtgraph enlarges the text and it overlaps."""
+        ImageExporter(self.plotItem).export(str(path))
 
 
 def _category_axis(chart: Chart, names: list[str], side: str = "left") -> None:
-    chart.getAxis(side).setTicks([list(enumerate(names))])
+    axis = chart.getAxis(side)
+    axis.setTicks([list(enumerate(names))])
+    if side == "left":  # room for the longest tag, else the axis drops the labels that overflow
+        metrics = QFontMetrics(axis.style.get("tickFont") or QFont())
+        axis.setWidth(metrics.horizontalAdvance(max(names, key=len)) + 16)
 
 
 class BarsChart(Chart):

@@ -175,3 +175,25 @@ def mean_images(tags: np.ndarray, small: np.ndarray) -> np.ndarray:
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """A chart's numbers as CSV, written whole or not at all."""
     atomic_write_text(path, frame.to_csv(float_format="%.6g", lineterminator="\n"))
+
+
+def labels_overview(
+    labels: dict[str, tuple[str, ...]], mean_rgb: np.ndarray | None = None
+) -> dict[str, pd.DataFrame]:
+    """The study's charts for a labels file alone (`python main.py stats`): tag counts,
+    co-occurrence (counts and row shares) and, given each chip's mean colour in the labels'
+    order, colour per tag."""
+    names = list(labels)
+    matrix = np.zeros((len(names), len(TAGS)), dtype=bool)
+    for row, name in enumerate(names):
+        for tag in labels[name]:
+            matrix[row, TAG_INDEX[tag]] = True
+    co = cooccurrence(matrix)
+    frames = {
+        "tag_counts": tag_counts(crowd=matrix),
+        "cooccurrence": co,
+        "cooccurrence_share": row_normalised(co),
+    }
+    if mean_rgb is not None:
+        frames["colour_per_tag"] = colour_per_tag(matrix, mean_rgb)
+    return frames

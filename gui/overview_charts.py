@@ -243,6 +243,7 @@ class ThresholdChart(Chart):
         self.plotItem.setXRange(0, 1, padding=0.02)
         self.plotItem.setYRange(0, 1, padding=0.02)
         self.plotItem.showGrid(x=True, y=True, alpha=0.2)
+        self.frame: pd.DataFrame | None = None
         self.curves = {
             name: self.plotItem.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
             for name, colour in CURVE_COLOURS.items()
@@ -255,6 +256,15 @@ class ThresholdChart(Chart):
         self.plotItem.addItem(self.line)
 
     def set_curve(self, frame: pd.DataFrame, title: str) -> None:
+        """Only where it changed: a redraw of the curves and title costs more than a drag's
+        step allows, and while dragging neither changes."""
+        if (
+            title == self.plotItem.titleLabel.text
+            and self.frame is not None
+            and self.frame.equals(frame)
+        ):
+            return
+        self.frame = frame
         self.setTitle(title)
         for name, curve in self.curves.items():
             curve.setData(frame["threshold"].to_numpy(), frame[name].to_numpy())

@@ -29,7 +29,7 @@ from model.errors import ChipAuditError
 from model.events import EventGroup
 from model.files import atomic_write_text
 from model.labels import format_labels, read_labels
-from model.metrics import decide
+from model.metrics import decide, rows_a_threshold_moves
 from model.session import (
     META_LABELS,
     META_POSITION,
@@ -210,10 +210,16 @@ class Review:
         """Move one tag's threshold for this review (the card is untouched): the model's calls,
         disagreement marks and suspicion follow, and views redraw on the `model` notice."""
         i = TAG_INDEX[tag]
+        old = float(self.thresholds[i])
         if self.thresholds[i] == np.float32(value):
             return
         self.thresholds[i] = value
-        self.calls = self._decide(self.probs)
+        rule = self.card.weather_rule == "argmax" if self.card else False
+        # Only the rows whose calls can change: a drag's step stays within a frame's time.
+        rows = rows_a_threshold_moves(
+            np.nan_to_num(self.probs, nan=0.0), self.thresholds, i, old, rule
+        )
+        self.calls[rows] = self._decide(self.probs[rows])
         self._changed()
         self.events.model.emit(card=self.card)
 

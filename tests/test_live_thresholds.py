@@ -120,3 +120,23 @@ def test_weak_tags_are_those_under_f1_0_3_on_the_bundled_card(bundled_model) -> 
     assert trust["road"].f1 == pytest.approx(raw["per_tag"]["road"]["f1"])
     assert "silence" in trust["blooming"].describe("blooming")
     assert "silence" not in trust["road"].describe("road")
+
+
+@pytest.mark.parametrize("argmax", [False, True])
+def test_recomputing_only_the_rows_a_move_can_change_equals_deciding_all(argmax) -> None:
+    from model.metrics import decide, rows_a_threshold_moves
+
+    rng = np.random.default_rng(7)
+    probs = rng.random((4_000, len(TAGS))) ** rng.uniform(0.3, 3, len(TAGS))
+    probs[:, TAG_INDEX["cloudy"]] = rng.random(4_000) ** 0.4  # cloudy often first
+    thresholds = rng.uniform(0.1, 0.8, len(TAGS))
+    calls = decide(probs, thresholds, argmax)
+    for tag in range(len(TAGS)):
+        for new in (0.05, 0.33, 0.61, 0.95):
+            old = thresholds[tag]
+            moved = thresholds.copy()
+            moved[tag] = new
+            rows = rows_a_threshold_moves(probs, moved, tag, old, argmax)
+            partial = calls.copy()
+            partial[rows] = decide(probs[rows], moved, argmax)
+            np.testing.assert_array_equal(partial, decide(probs, moved, argmax), err_msg=TAGS[tag])

@@ -76,6 +76,7 @@ class OverviewDock(QDockWidget):
         self.images: np.ndarray | None = None  # each chip small, once decoded
         self.worker: ColourWorker | None = None
         self._stale: set[int] = set()  # tabs to redraw when next shown
+        self._curve_stale = True  # the scores against threshold need computing again
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
         self._refresh_timer.timeout.connect(self.refresh)
 
@@ -113,8 +114,8 @@ class OverviewDock(QDockWidget):
             " the model in use is never overwritten)"
         )
         self.save_button.clicked.connect(self.save_thresholds)
-        self.threshold_tag.currentIndexChanged.connect(self._soon)
-        self.threshold_labels.currentIndexChanged.connect(self._soon)
+        self.threshold_tag.currentIndexChanged.connect(self._changed)
+        self.threshold_labels.currentIndexChanged.connect(self._changed)
         self.weather = HeatmapChart(
             "Weather: the tag now (crowd's, corrected) by the model's call", "tag now", "model"
         )
@@ -150,12 +151,16 @@ class OverviewDock(QDockWidget):
         if self.review is not None:
             for event in self._events(self.review):
                 event.disconnect(self._changed)
+            self.review.events.model.disconnect(self._thresholds_changed)
         self.review = review
         self.images = None
+        self._curve_stale = True
         self.colour_note.setText("")
         if review is not None:
             for event in self._events(review):
                 event.connect(self._changed)
+            review.events.model.disconnect(self._changed)
+            review.events.model.connect(self._thresholds_changed)
         self._soon()
 
     @staticmethod
@@ -164,6 +169,12 @@ class OverviewDock(QDockWidget):
         return (e.edited, e.predictions, e.reloaded, e.model, e.broken)
 
     def _changed(self, **_info) -> None:
+        self._curve_stale = True
+        self._soon()
+
+    def _thresholds_changed(self, **_info) -> None:
+        """A threshold moved (or the model changed, which also brings `predictions`): the
+        scores against threshold stand; the calls and counts do not."""
         self._soon()
 
     def _soon(self, *_args) -> None:
@@ -222,9 +233,11 @@ class OverviewDock(QDockWidget):
         tag = self.threshold_tag.currentText()
         i = TAG_INDEX[tag]
         labels = self.threshold_labels.currentData()
-        truth = (review.crowd_matrix if labels == "crowd" else review.current)[known, i]
-        curve = overview.threshold_curve(review.probs[known, i], truth)
-        self.frames["thresholds"] = curve
+        if self._curve_stale or "thresholds" not in self.frames:
+            truth = (review.crowd_matrix if labels == "crowd" else review.current)[known, i]
+            self.frames["thresholds"] = overview.threshold_curve(review.probs[known, i], truth)
+            self._curve_stale = False
+        curve = self.frames["thresholds"]
         self.thresholds.set_curve(
             curve,
             f"{tag}: scores on {count(int(known.sum()), 'labelled chip')}, "

@@ -175,6 +175,8 @@ class Review:
         self.calls = np.zeros((n, len(TAGS)), dtype=bool)
         self.card: ModelCard | None = None
         self.thresholds = np.full(len(TAGS), DEFAULT_THRESHOLD, dtype=np.float32)
+        self._violation_counts: np.ndarray | None = None
+        self._tag_suspicion: np.ndarray | None = None
         self._suspicion: np.ndarray | None = None
         self._badges: Badges | None = None
 
@@ -187,6 +189,8 @@ class Review:
         return len(self.names)
 
     def _changed(self) -> None:
+        self._violation_counts = None
+        self._tag_suspicion = None
         self._suspicion = None
         self._badges = None
 
@@ -216,9 +220,8 @@ class Review:
         self.thresholds[i] = value
         rule = self.card.weather_rule == "argmax" if self.card else False
         # Only the rows whose calls can change: a drag's step stays within a frame's time.
-        rows = rows_a_threshold_moves(
-            np.nan_to_num(self.probs, nan=0.0), self.thresholds, i, old, rule
-        )
+        # NaN rows (not predicted) are never selected: their calls stay all False.
+        rows = rows_a_threshold_moves(self.probs, self.thresholds, i, old, rule)
         self.calls[rows] = self._decide(self.probs[rows])
         self._changed()
         self.events.model.emit(card=self.card)
@@ -369,9 +372,11 @@ class Review:
 
     def violation_counts(self) -> np.ndarray:
         """Broken rules per chip, as `violations` counts them, for all chips at once."""
-        counts = violation_counts(self.current)
-        counts[~self.has_label & ~self.decided] = 0
-        return counts
+        if self._violation_counts is None:
+            counts = violation_counts(self.current)
+            counts[~self.has_label & ~self.decided] = 0
+            self._violation_counts = counts
+        return self._violation_counts.copy()
 
     def is_reviewed(self, i: int) -> bool:
         return bool(self.reviewed[i])
@@ -380,7 +385,10 @@ class Review:
         return bool(np.any(self.current[i] != self.crowd_matrix[i]))
 
     def tag_suspicion(self) -> np.ndarray:
-        return tag_suspicion(self.probs, self.current, self.thresholds)
+        """(n, 17), computed once per change: the order and the grid's marks both read it."""
+        if self._tag_suspicion is None:
+            self._tag_suspicion = tag_suspicion(self.probs, self.current, self.thresholds)
+        return self._tag_suspicion
 
     def suspicion(self) -> np.ndarray:
         if self._suspicion is None:

@@ -14,6 +14,7 @@ stalls, prints:
                         updates per second over the drag, and the slowest update. The grid
                         takes the new order when the drag pauses (150 ms): timed apart
   stalls                longest main-thread stall while opening and while dragging
+  colour per tag        the Colour tab: each chip read small in a thread, and the stalls then
 
 Usage:
 
@@ -159,6 +160,19 @@ def run(args: argparse.Namespace, work: Path) -> int:
         f"grid re-sorted         {resorted * 1000:.0f} ms after the drag paused (150 ms wait incl.)"
     )
     print(f"longest stall overall  {max(probe.stalls, default=0.0):.0f} ms (the re-sort included)")
+
+    # Colour per tag: every chip read small off the window's thread.
+    probe = common.StallProbe()
+    probe.start()
+    t = time.perf_counter()
+    probe.record(since=t)
+    dock.tabs.setCurrentIndex(2)
+    common.wait_until(lambda: "colour_per_tag" in dock.frames, 600)
+    print(
+        f"colour per tag         {time.perf_counter() - t:.1f} s to read {n:,} chips (off the"
+        f" window's thread); longest stall meanwhile {max(probe.stalls, default=0.0):.0f} ms"
+    )
+    probe.stop()
 
     # The model side alone: a threshold, the calls and the suspicion order, all chips.
     from model.review import ChipQuery

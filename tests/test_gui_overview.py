@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -126,3 +127,41 @@ def test_the_tag_table_marks_the_tags_the_model_is_weak_on(window: MainWindow) -
     assert marked == {"bare_ground", "selective_logging", "blooming", "slash_burn", "blow_down"}
     road = table.item(TAG_INDEX["road"], 1).toolTip()
     assert "precision 0.56" in road and "F1 0.69" in road  # the README's table, from the card
+
+
+def test_colour_per_tag_is_read_off_the_window_thread(qtbot, window: MainWindow) -> None:
+    from model.chips import decode_rgb
+
+    review, dock = window.review, window.overview
+    dock.tabs.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: "colour_per_tag" in dock.frames, timeout=60_000)
+    frame = dock.frames["colour_per_tag"]
+    water = [k for k in range(N_CHIPS) if review.current[k, TAG_INDEX["water"]] > 0.5]
+    by_hand = np.mean([decode_rgb(review.paths[k], 16).mean(axis=(0, 1)) for k in water], axis=0)
+    assert frame.loc["water", "chips"] == len(water)
+    np.testing.assert_allclose(frame.loc["water", ["r", "g", "b"]].to_numpy(float), by_hand)
+    assert f"Mean colour of {N_CHIPS} chips" in dock.colour_note.text()
+
+
+def test_saved_thresholds_become_the_model_in_use_without_predicting_again(
+    qtbot, window: MainWindow
+) -> None:
+    from model.paths import BUNDLED_MODEL
+    from model.versions import active_model, list_models
+
+    review, dock = window.review, window.overview
+    bundled = BUNDLED_MODEL.read_bytes()
+    dock.tabs.setCurrentIndex(TAB_THRESHOLDS)
+    dock.threshold_tag.setCurrentText("water")
+    qtbot.waitUntil(lambda: "water" in dock.threshold_note.text())
+    assert not dock.save_button.isEnabled()  # nothing moved yet
+    dock.thresholds.line.setValue(0.6)  # as a drag leaves it
+    qtbot.waitUntil(dock.save_button.isEnabled)
+    old_version = review.card.version
+    dock.save_button.click()
+    qtbot.waitUntil(lambda: review.card.version != old_version)
+    assert review.card.parent == old_version and review.card.thresholds["water"] == 0.6
+    assert active_model().path in [entry.path for entry in list_models()]
+    assert active_model().path != BUNDLED_MODEL and BUNDLED_MODEL.read_bytes() == bundled
+    assert review.predicted.sum() == N_CHIPS and not window.predictions.running
+    assert review.moved_thresholds() == {}

@@ -31,7 +31,7 @@ from gui.overview_charts import (
 )
 from gui.overview_colour import ColourWorker
 from model import overview
-from model.chip_colours import mean_colours
+from model.chip_colours import ChipColours
 from model.errors import ChipAuditError
 from model.review import Review
 from model.tags import TAG_INDEX, TAGS
@@ -73,7 +73,7 @@ class OverviewDock(QDockWidget):
         self.setObjectName("overview")
         self.review: Review | None = None
         self.frames: dict[str, pd.DataFrame] = {}
-        self.images: np.ndarray | None = None  # each chip small, once decoded
+        self.images: ChipColours | None = None  # each chip small, once read
         self.worker: ColourWorker | None = None
         self._stale: set[int] = set()  # tabs to redraw when next shown
         self._curve_stale = True  # the scores against threshold need computing again
@@ -275,16 +275,18 @@ class OverviewDock(QDockWidget):
                 self.worker.done.connect(self._colours_read)
                 self.worker.start()
             return
-        frame = overview.colour_per_tag(review.current, mean_colours(self.images))
+        frame = overview.colour_per_tag(review.current, self.images.means)
         self.frames["colour_per_tag"] = frame
         self.colour.set_frame(frame)
-        self.strip.set_images(overview.mean_images(review.current, self.images), list(TAGS))
+        means = overview.mean_images(review.current, self.images.images, self.images.read)
+        self.strip.set_images(means, list(TAGS))
 
-    def _colours_read(self, images: np.ndarray, broken: dict[str, str]) -> None:
-        self.images, self.worker = images, None
+    def _colours_read(self, colours: ChipColours) -> None:
+        self.images, self.worker = colours, None
+        broken = colours.broken
         unread = f"; {count(len(broken), 'chip')} could not be read" if broken else ""
         self.colour_note.setText(
-            f"Mean colour of {count(len(images) - len(broken), 'chip')}, by the tags now{unread}."
+            f"Mean colour of {count(int(colours.read.sum()), 'chip')}, by the tags now{unread}."
             " Click a bar for those chips."
         )
         self._soon()

@@ -17,7 +17,7 @@ class ColourWorker(QThread):
     on the way. `stop()` ends it early and nothing more is reported."""
 
     progress = Signal(int, int)
-    done = Signal(object, object)  # (n, 16, 16, 3) float32 with NaN rows, {name: reason}
+    done = Signal(object)  # ChipColours
 
     def __init__(self, paths: list[Path], parent=None) -> None:
         super().__init__(parent)
@@ -26,13 +26,14 @@ class ColourWorker(QThread):
 
     def run(self) -> None:
         try:
-            images, broken = small_images(
+            colours = small_images(
                 self.paths, cancelled=self.cancelled, on_progress=self.progress.emit
             )
+            colours.means  # noqa: B018  (computed once, here: off the window's thread)
         except CancelledError:
             return
         if not self.cancelled.is_set():
-            self.done.emit(images, broken)
+            self.done.emit(colours)
 
     def stop(self) -> None:
         self.cancelled.set()

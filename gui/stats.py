@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.chip_colours import mean_colours, small_images
+from model.chip_colours import small_images
 from model.chips import list_chips
 from model.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from model.errors import ChipAuditError
@@ -56,11 +56,11 @@ def run(labels_path: Path, out: Path | None, chips: Path | None) -> list[Path]:
         listing = list_chips(chips)  # refuses a missing folder with a one-line error
         by_name = {p.stem: p for p in listing.paths}
         present = [n for n in labels if n in by_name]
-        images, broken = small_images([by_name[n] for n in present])
+        colours = small_images([by_name[n] for n in present])
         mean_rgb = np.full((len(labels), 3), np.nan)
         position = {n: k for k, n in enumerate(labels)}
-        mean_rgb[[position[n] for n in present]] = mean_colours(images)
-        unread = len(labels) - len(present) + len(broken)
+        mean_rgb[[position[n] for n in present]] = colours.means
+        unread = len(labels) - len(present) + len(colours.broken)
         if unread:
             print(
                 f"colour per tag: {count(unread, 'labelled chip')} missing or unreadable, left out",

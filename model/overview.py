@@ -160,15 +160,19 @@ def colour_per_tag(tags: np.ndarray, mean_rgb: np.ndarray) -> pd.DataFrame:
     )
 
 
-def mean_images(tags: np.ndarray, small: np.ndarray) -> np.ndarray:
-    """(17, h, w, 3) uint8: the mean of the small chip images carrying each tag (black where a
-    tag has no decoded chip). `small` is (n, h, w, 3); rows of NaN are chips not decoded."""
-    flat = np.asarray(small, dtype=np.float64).reshape(len(small), -1)
-    seen = ~np.isnan(flat).any(axis=1)
-    t = _bool(tags)[seen].astype(np.float64)
-    n = t.sum(axis=0)
+def mean_images(tags: np.ndarray, small: np.ndarray, read: np.ndarray) -> np.ndarray:
+    """(17, h, w, 3) uint8: the mean of the small chip images (n, h, w, 3) carrying each tag,
+    over the chips `read` (black where a tag has none). Summed in blocks, so 36,000 chips take
+    neither a float copy of them all nor long."""
+    weights = (_bool(tags) & np.asarray(read, bool)[:, None]).astype(np.float32)
+    flat = np.asarray(small).reshape(len(small), -1)
+    sums = np.zeros((weights.shape[1], flat.shape[1]), dtype=np.float64)
+    for start in range(0, len(flat), 4096):
+        block = slice(start, start + 4096)
+        sums += weights[block].T @ flat[block].astype(np.float32)
+    n = weights.sum(axis=0)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        means = np.where(n[:, None] > 0, (t.T @ flat[seen]) / n[:, None], 0.0)
+        means = np.where(n > 0, sums / n, 0.0)
     return np.clip(np.round(means), 0, 255).astype(np.uint8).reshape((len(TAGS), *small.shape[1:]))
 
 

@@ -105,9 +105,9 @@ def test_colour_per_tag_and_mean_images_by_hand():
     assert colours.loc["water", "chips"] == 1
     assert colours.loc["haze", "chips"] == 0 and np.isnan(colours.loc["haze", "r"])
     small = np.stack(
-        [np.full((2, 2, 3), 10.0), np.full((2, 2, 3), 31.0), np.full((2, 2, 3), np.nan)]
-    )
-    images = overview.mean_images(tags, small)
+        [np.full((2, 2, 3), 10), np.full((2, 2, 3), 31), np.full((2, 2, 3), 250)]
+    ).astype(np.uint8)
+    images = overview.mean_images(tags, small, read=np.array([True, True, False]))
     assert images.shape == (len(TAGS), 2, 2, 3) and images.dtype == np.uint8
     assert images[TAGS.index("primary")].max() == 20  # (10 + 31) / 2 = 20.5, rounds to even
     assert images[TAGS.index("haze")].max() == 0

@@ -29,7 +29,7 @@ from gui.overview_charts import (
     MeanImageStrip,
     ThresholdChart,
 )
-from gui.overview_colour import ColourWorker
+from gui.overview_colour import ColourSummary, ColourWorker
 from model import overview
 from model.chip_colours import ChipColours
 from model.errors import ChipAuditError
@@ -75,6 +75,8 @@ class OverviewDock(QDockWidget):
         self.frames: dict[str, pd.DataFrame] = {}
         self.images: ChipColours | None = None  # each chip small, once read
         self.worker: ColourWorker | None = None
+        self.summary: ColourSummary | None = None
+        self._summary_again = False
         self._stale: set[int] = set()  # tabs to redraw when next shown
         self._curve_stale = True  # the scores against threshold need computing again
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
@@ -148,6 +150,10 @@ class OverviewDock(QDockWidget):
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self.summary is not None:
+            self.summary.done.disconnect(self._colour_summed)
+            self.summary.wait()
+            self.summary = None
         if self.review is not None:
             for event in self._events(self.review):
                 event.disconnect(self._changed)
@@ -275,11 +281,22 @@ class OverviewDock(QDockWidget):
                 self.worker.done.connect(self._colours_read)
                 self.worker.start()
             return
-        frame = overview.colour_per_tag(review.current, self.images.means)
+        if self.summary is not None:  # one at a time; the latest tags once it is done
+            self._summary_again = True
+            return
+        self.summary = ColourSummary(review.current.copy(), self.images, self)
+        self.summary.done.connect(self._colour_summed)
+        self.summary.start()
+
+    def _colour_summed(self, frame: pd.DataFrame, means: np.ndarray) -> None:
+        self.summary.wait()
+        self.summary = None
         self.frames["colour_per_tag"] = frame
         self.colour.set_frame(frame)
-        means = overview.mean_images(review.current, self.images.images, self.images.read)
         self.strip.set_images(means, list(TAGS))
+        if self._summary_again:
+            self._summary_again = False
+            self._refresh_colour()
 
     def _colours_read(self, colours: ChipColours) -> None:
         self.images, self.worker = colours, None

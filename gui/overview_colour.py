@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from model.chip_colours import small_images
+from model import overview
+from model.chip_colours import ChipColours, small_images
 from model.errors import CancelledError
 
 
@@ -38,3 +40,19 @@ class ColourWorker(QThread):
     def stop(self) -> None:
         self.cancelled.set()
         self.wait(5000)
+
+
+class ColourSummary(QThread):
+    """Colour per tag and the mean chip per tag for the tags at one moment, computed off the
+    window's thread (a second or so on 36,000 chips when the machine is busy)."""
+
+    done = Signal(object, object)  # colour per tag (DataFrame), mean chips (17, h, w, 3) uint8
+
+    def __init__(self, tags: np.ndarray, colours: ChipColours, parent=None) -> None:
+        super().__init__(parent)
+        self.tags, self.colours = tags, colours
+
+    def run(self) -> None:
+        frame = overview.colour_per_tag(self.tags, self.colours.means)
+        means = overview.mean_images(self.tags, self.colours.images, self.colours.read)
+        self.done.emit(frame, means)

@@ -166,10 +166,12 @@ def mean_images(tags: np.ndarray, small: np.ndarray, read: np.ndarray) -> np.nda
     neither a float copy of them all nor long."""
     weights = (_bool(tags) & np.asarray(read, bool)[:, None]).astype(np.float32)
     flat = np.asarray(small).reshape(len(small), -1)
-    sums = np.zeros((weights.shape[1], flat.shape[1]), dtype=np.float64)
+    sums = np.zeros((flat.shape[1], weights.shape[1]), dtype=np.float64)
     for start in range(0, len(flat), 4096):
         block = slice(start, start + 4096)
-        sums += weights[block].T @ flat[block].astype(np.float32)
+        # (pixels, chips) @ (chips, tags): the order OpenBLAS runs ten times faster here
+        sums += flat[block].astype(np.float32).T @ weights[block]
+    sums = sums.T
     n = weights.sum(axis=0)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         means = np.where(n > 0, sums / n, 0.0)

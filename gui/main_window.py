@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
                 self.review
                 and export_charts(self, self.statusBar(), self.review, self.overview.export_to)
             ),
-            "overview": lambda: (self.overview.show(), self.overview.raise_()),
+            "overview": self.overview.open,
             "quit": self.close,
             "undo": page.undo,
             "redo": page.redo,

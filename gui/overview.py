@@ -145,6 +145,16 @@ class OverviewDock(QDockWidget):
         self.setWidget(self.tabs)
         self.visibilityChanged.connect(lambda visible: visible and self._show_soon())
 
+    def open(self) -> None:
+        """Show it: the first time as a window of its own beside the main one (17x17 cells do
+        not fit in a strip beside the chip); the user may dock it anywhere after."""
+        if not self.isVisible() and not getattr(self, "_placed", False):
+            self._placed = True
+            self.setFloating(True)
+            self.resize(1100, 800)
+        self.show()
+        self.raise_()
+
     # --- the review -----------------------------------------------------------------------
     def set_review(self, review: Review | None) -> None:
         if self.worker is not None:

@@ -107,6 +107,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "&File",
         enabled=WITH_REVIEW,
     ),
+    ActionSpec(
+        "export_charts",
+        "Export the Overview's charts (PNG and CSV)…",
+        "&File",
+        enabled=WITH_REVIEW,
+    ),
     ActionSpec("quit", "&Quit", "&File", ("Ctrl+Q",), separator_before=True),
     ActionSpec("undo", "&Undo", "&Edit", ("Ctrl+Z",), "undo, over the whole session", CAN_UNDO),
     ActionSpec("redo", "&Redo", "&Edit", ("Ctrl+Shift+Z", "Ctrl+Y"), "redo", CAN_REDO),
@@ -138,6 +144,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_in", "Zoom &in", "&View", ("+", "="), "zoom the chip in"),
     ActionSpec("zoom_out", "Zoom &out", "&View", ("-",), "zoom the chip out"),
     ActionSpec("zoom_fit", "&Fit", "&View", ("0",), "fit the chip to the panel"),
+    ActionSpec("overview", "O&verview of the folder", "&View", separator_before=True),
     ActionSpec(
         "predict", "&Predict the rest of the folder", "&Model", ("Ctrl+P",), "", WITH_REVIEW
     ),

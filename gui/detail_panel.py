@@ -25,6 +25,7 @@ from model.chips import decode_rgb, is_tiff, read_bands, tiff_false_colour, tiff
 from model.errors import ChipAuditError
 from model.review import Review
 from model.tags import TAGS
+from model.trust import WEAK_F1, tag_trust
 
 PROB_ROLE = Qt.ItemDataRole.UserRole + 10
 THRESH_ROLE = Qt.ItemDataRole.UserRole + 11
@@ -36,7 +37,9 @@ LEGEND = (
     "<b>Bar</b>: the model's probability, blue at or above the tag's threshold (the black"
     " tick), grey below; <b>Model</b> is the call that makes. <b>Blue row</b>: the model says"
     " yes, the tags now say no. <b>Red row</b>: the model says no, the tags now say yes."
-    " <b>✎</b>: you changed it from the crowd's. <b>–</b> in Crowd: no label;"
+    " <b>✎</b>: you changed it from the crowd's. <b>⚠</b>: a tag the model is weak on"
+    f" (validation F1 under {WEAK_F1}): its silence there means little. <b>–</b> in Crowd: no"
+    " label;"
     " <b>…</b> in Model: not predicted yet; <b>✗</b>: the chip cannot be read.<br>"
     "Keys toggle tags; Shift+key takes the model's call; Space marks reviewed; F1 lists all."
 )
@@ -262,8 +265,12 @@ class DetailPanel(QWidget):
         if self.review is not None and self.row is not None:
             chip = self.review.chip(self.row)
         palette = self.palette()
+        trust = tag_trust(self.review.card if self.review is not None else None)
         for r, tag in enumerate(TAGS):
             items = [self.table.item(r, c) for c in range(len(COLUMNS))]
+            known = trust.get(tag)
+            items[1].setText(tag + (" ⚠" if known is not None and known.weak else ""))
+            items[1].setToolTip(known.describe(tag) if known else "no validation figures")
             for item in items:
                 item.setBackground(palette.color(QPalette.ColorRole.Base))
             if chip is None:

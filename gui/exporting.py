@@ -69,3 +69,18 @@ def export(
         dialogs.show_error(parent, "Nothing exported", str(exc), "Nothing was written or lost.")
         return
     status.showMessage(f"Wrote {count:,} {what} to {path}", 8000)
+
+
+def export_charts(parent: QWidget, status: QStatusBar, review: Review, write) -> None:
+    """Every Overview chart as PNG and CSV into a folder the user picks; `write(folder)` returns
+    the files written."""
+    start = str(review.folder.parent)
+    chosen = QFileDialog.getExistingDirectory(parent, "Export the Overview's charts into", start)
+    if not chosen:
+        return
+    try:
+        written = write(Path(chosen))
+    except (ChipAuditError, OSError) as exc:
+        dialogs.show_error(parent, "Charts not exported", str(exc), "Nothing was lost.")
+        return
+    status.showMessage(f"Wrote {len(written)} files (PNG and CSV) to {chosen}", 8000)

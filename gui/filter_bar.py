@@ -100,6 +100,20 @@ class FilterBar(QWidget):
         for tag in TAGS:
             self.sort_tag.addItem(tag, tag)
         self.sort_tag.setVisible(False)
+        # A chart's bar or cell clicked in the Overview: only those chips, said and clearable.
+        self.rows: frozenset[int] | None = None
+        self.rows_label = ""
+        self.chart_note = QLabel()
+        self.chart_clear = QToolButton(text="Show all", toolTip="Clear the chart selection")
+        self.chart_clear.clicked.connect(lambda: self.set_rows(None))
+        chart_row = QHBoxLayout()
+        chart_row.addWidget(self.chart_note, 1)
+        chart_row.addWidget(self.chart_clear)
+        self.chart_bar = QWidget()
+        self.chart_bar.setLayout(chart_row)
+        chart_row.setContentsMargins(0, 0, 0, 0)
+        self.chart_bar.setStyleSheet("background: rgb(255, 240, 200);")
+        self.chart_bar.setVisible(False)
 
         # Two rows: what to show, then how to order it; one row squeezed the search box to nothing.
         self.search.setMinimumWidth(160)
@@ -117,6 +131,7 @@ class FilterBar(QWidget):
         layout.setSpacing(4)
         layout.addLayout(top)
         layout.addLayout(bottom)
+        layout.addWidget(self.chart_bar)
         self.search.textChanged.connect(self._emit)
         for combo in (self.kind, self.reviewed, self.tag, self.sort, self.sort_tag):
             combo.currentIndexChanged.connect(self._emit)
@@ -138,6 +153,7 @@ class FilterBar(QWidget):
                 combo.setCurrentIndex(0)
             for action in self.model_actions.values():  # "Model calls" hides chips too
                 action.setChecked(False)
+            self._set_rows(None, "")
         finally:
             for control in controls:
                 control.blockSignals(False)
@@ -155,7 +171,19 @@ class FilterBar(QWidget):
             sort_tag=self.sort_tag.currentData()
             if self.sort.currentData() == "probability"
             else None,
+            rows=self.rows,
+            rows_label=self.rows_label,
         )
+
+    def set_rows(self, rows: frozenset[int] | None, label: str = "") -> None:
+        """Show only these chips (a chart's selection), or every chip again (None)."""
+        self._set_rows(rows, label)
+        self._emit()
+
+    def _set_rows(self, rows: frozenset[int] | None, label: str) -> None:
+        self.rows, self.rows_label = rows, label if rows is not None else ""
+        self.chart_note.setText(f"Chart selection: {label}" if rows is not None else "")
+        self.chart_bar.setVisible(rows is not None)
 
     def _emit(self) -> None:
         chosen = [t for t, a in self.model_actions.items() if a.isChecked()]

@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QStackedWidget
 
 from gui import dialogs
 from gui.actions import accept_id, key_table_html, toggle_id
-from gui.exporting import EXPORTS, export
+from gui.exporting import EXPORTS, export, export_charts
 from gui.menus import build_actions, recent_menu, update_enabled
 from gui.models_dialog import ModelsDialog
 from gui.opener import FolderOpener, OpenRequest
+from gui.overview import OverviewDock
 from gui.prediction import PredictionController
 from gui.retraining import RetrainFlow
 from gui.review_page import ReviewPage
@@ -70,6 +71,13 @@ class MainWindow(QMainWindow):
         self.page.shown_changed.connect(self.status.set_shown)
         self.retraining = RetrainFlow(self)
         self.retraining.model_chosen.connect(self.set_active_model)
+        self.overview = OverviewDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.overview)
+        self.overview.hide()  # View > Overview
+        self.overview.show_rows.connect(self.page.filters.set_rows)
+        self.overview.model_saved.connect(self.set_active_model)
+        self.overview.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.review_opened.connect(self.overview.set_review)
         self.actions_by_id = build_actions(self, self._handlers())
         self.recent_menu = recent_menu(self.actions_by_id["open_labels"])
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -84,6 +92,11 @@ class MainWindow(QMainWindow):
             "open_folder": self.choose_folder,
             "open_labels": lambda: self.choose_labels(),
             **{f"export_{kind}": lambda k=kind: self._export(k) for kind in EXPORTS},
+            "export_charts": lambda: (
+                self.review
+                and export_charts(self, self.statusBar(), self.review, self.overview.export_to)
+            ),
+            "overview": self.overview.open,
             "quit": self.close,
             "undo": page.undo,
             "redo": page.redo,
@@ -291,6 +304,7 @@ class MainWindow(QMainWindow):
             return
         self.opener.cancel()
         self.page.close_review()
+        self.overview.shutdown()
         self.page.thumbnails.shutdown()
         save_layout(self, self.page.splitter, self.settings)
         self.predictions.shutdown()

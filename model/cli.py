@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path)
     p.add_argument("--json", action="store_true")
 
+    # Listed for --help; main.py hands `stats` to gui/stats.py (its charts are drawn with Qt,
+    # offscreen) before this parser runs.
+    p = sub.add_parser("stats", help="tag counts, co-occurrence, colour per tag: PNG and CSV")
+    p.add_argument("labels", type=Path)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--chips", type=Path)
+
     # Listed for --help; main.py hands `review` to the app before this parser runs.
     p = sub.add_parser("review", help="open the review window on a folder")
     p.add_argument("folder", type=Path, nargs="?")

@@ -152,6 +152,31 @@ def decide(probs: np.ndarray, thresholds: np.ndarray, weather_argmax: bool = Fal
     return calls
 
 
+def rows_a_threshold_moves(
+    probs: np.ndarray, thresholds: np.ndarray, tag: int, old: float, weather_argmax: bool = False
+) -> np.ndarray:
+    """Rows whose calls (`decide`) can differ after tag `tag`'s threshold moved from `old` to
+    `thresholds[tag]`, the other thresholds the same: a drag recomputes only these.
+
+    A weather tag's threshold enters every row's weather choice: all rows. A land tag's changes
+    its own call only where its probability lies between the two values, and otherwise acts only
+    through the cloudy rule (its margin against cloudy's where it is called), which matters only
+    on rows where cloudy is the best weather tag before that rule."""
+    n = len(probs)
+    if tag in WEATHER_INDICES:
+        return np.arange(n)
+    p = probs[:, tag]
+    new = float(thresholds[tag])
+    low, high = min(old, new), max(old, new)
+    in_band = (p >= low) & (p < high)
+    weather = np.asarray(WEATHER_INDICES)
+    w = probs[:, weather]
+    score = w if weather_argmax else log_odds(w) - log_odds(np.asarray(thresholds)[weather])
+    cloudy_first = weather[np.argmax(score, axis=1)] == CLOUDY
+    called = p >= low  # called before or after the move
+    return np.flatnonzero(in_band | (cloudy_first & called))
+
+
 def tune_thresholds(
     y_true: np.ndarray,
     probs: np.ndarray,

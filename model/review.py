@@ -29,7 +29,7 @@ from model.errors import ChipAuditError
 from model.events import EventGroup
 from model.files import atomic_write_text
 from model.labels import format_labels, read_labels
-from model.metrics import decide
+from model.metrics import decide, rows_a_threshold_moves
 from model.session import (
     META_LABELS,
     META_POSITION,
@@ -100,6 +100,8 @@ class ChipQuery:
     above_threshold: list[str] = field(default_factory=list)  # model's probability >= threshold
     sort: str = "suspicion"
     sort_tag: str | None = None  # for sort == "probability"
+    rows: frozenset[int] | None = None  # only these chips (a chart's bar or cell was clicked)
+    rows_label: str = ""  # what those are, for the filter bar: "clear + primary (27,668)"
 
 
 def find_labels_csv(folder: str | os.PathLike[str]) -> Path | None:
@@ -173,8 +175,9 @@ class Review:
         self.calls = np.zeros((n, len(TAGS)), dtype=bool)
         self.card: ModelCard | None = None
         self.thresholds = np.full(len(TAGS), DEFAULT_THRESHOLD, dtype=np.float32)
-        self._suspicion: np.ndarray | None = None
+        self._violation_counts: np.ndarray | None = None
         self._tag_suspicion: np.ndarray | None = None
+        self._suspicion: np.ndarray | None = None
         self._badges: Badges | None = None
 
     def close(self) -> None:
@@ -186,8 +189,9 @@ class Review:
         return len(self.names)
 
     def _changed(self) -> None:
-        self._suspicion = None
+        self._violation_counts = None
         self._tag_suspicion = None
+        self._suspicion = None
         self._badges = None
 
     # --- model -------------------------------------------------------------------------
@@ -205,6 +209,33 @@ class Review:
         self.events.model.emit(card=card)
         self.events.predictions.emit(rows=list(range(len(self.names))))
         return len(names)
+
+    def set_threshold(self, tag: str, value: float) -> None:
+        """Move one tag's threshold for this review (the card is untouched): the model's calls,
+        disagreement marks and suspicion follow, and views redraw on the `model` notice."""
+        i = TAG_INDEX[tag]
+        old = float(self.thresholds[i])
+        if self.thresholds[i] == np.float32(value):
+            return
+        self.thresholds[i] = value
+        rule = self.card.weather_rule == "argmax" if self.card else False
+        # Only the rows whose calls can change: a drag's step stays within a frame's time.
+        # NaN rows (not predicted) are never selected: their calls stay all False.
+        rows = rows_a_threshold_moves(self.probs, self.thresholds, i, old, rule)
+        self.calls[rows] = self._decide(self.probs[rows])
+        self._changed()
+        self.events.model.emit(card=self.card)
+
+    def moved_thresholds(self) -> dict[str, tuple[float, float]]:
+        """Tags whose threshold here differs from the card's: tag -> (card's, this review's)."""
+        if self.card is None:
+            return {}
+        card = np.asarray(self.card.threshold_list(), dtype=np.float32)
+        return {
+            tag: (float(card[i]), float(self.thresholds[i]))
+            for i, tag in enumerate(TAGS)
+            if card[i] != self.thresholds[i]
+        }
 
     def unpredicted_paths(self) -> list[Path]:
         missing = np.isnan(self.probs[:, 0])
@@ -341,9 +372,11 @@ class Review:
 
     def violation_counts(self) -> np.ndarray:
         """Broken rules per chip, as `violations` counts them, for all chips at once."""
-        counts = violation_counts(self.current)
-        counts[~self.has_label & ~self.decided] = 0
-        return counts
+        if self._violation_counts is None:
+            counts = violation_counts(self.current)
+            counts[~self.has_label & ~self.decided] = 0
+            self._violation_counts = counts
+        return self._violation_counts.copy()
 
     def is_reviewed(self, i: int) -> bool:
         return bool(self.reviewed[i])
@@ -352,7 +385,8 @@ class Review:
         return bool(np.any(self.current[i] != self.crowd_matrix[i]))
 
     def tag_suspicion(self) -> np.ndarray:
-        """How suspect each crowd tag is (chips x tags); computed once per change."""
+        """How suspect each crowd tag is (chips x tags), computed once per change: the order
+        and the grid's marks both read it."""
         if self._tag_suspicion is None:
             self._tag_suspicion = tag_suspicion(self.probs, self.current, self.thresholds)
         return self._tag_suspicion
@@ -412,6 +446,10 @@ class Review:
         if q.above_threshold:
             cols = [TAG_INDEX[t] for t in q.above_threshold]
             keep &= self.calls[:, cols].any(axis=1)
+        if q.rows is not None:
+            chosen = np.zeros(n, dtype=bool)
+            chosen[[i for i in q.rows if 0 <= i < n]] = True
+            keep &= chosen
         rows = np.flatnonzero(keep)
         if q.sort == "suspicion":
             return rows[suspect_order(self.suspicion()[rows])]

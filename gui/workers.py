@@ -95,9 +95,12 @@ class InferenceWorker(QObject):
         started = time.monotonic()
         try:
             if self._classifier is None or self._model_path != job.model_path:
-                # The command line's path: the int8 twin where it runs, else float32.
+                # The command line's path: the int8 twin where it runs, else float32. A missing
+                # twin is not made here: that would hold the run a minute or two unannounced.
                 self._notes = []
-                self._classifier = open_predictor(job.model_path, "auto", self._notes.append)
+                self._classifier = open_predictor(
+                    job.model_path, "auto", self._notes.append, make_missing=False
+                )
                 self._model_path = job.model_path
             self.precision_chosen.emit(
                 run_id, "; ".join([self._classifier.precision, *self._notes])

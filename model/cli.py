@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--architecture", default="vgg16_bn", choices=["vgg16_bn", "vgg16"])
     p.add_argument("--imagenet-weights", type=Path, help="local VGG16 no-top weights (.h5)")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.keras)")
+    p.add_argument(
+        "--no-twin", action="store_true", help="do not make the int8 twin after training"
+    )
 
     p = sub.add_parser(
         "tune-thresholds",
@@ -344,6 +347,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     result = train(config, show)
     _report_skipped(result.skipped)
+    if not args.no_twin:
+        from model.predictor import prepare_precision
+
+        prepare_precision(result.path, "auto", _say)  # makes its int8 twin, checked
     val = result.card.metrics["validation"]
     print(
         f"wrote {result.path} (version {result.card.version}): validation F2 "

@@ -92,13 +92,15 @@ def open_predictor(
     model_path: str | os.PathLike[str] | None = None,
     precision: str = "auto",
     say: Say | None = None,
+    make_missing: bool = True,
 ) -> Predictor:
     """The predictor every caller uses. A twin that turns out unloadable falls back to float32
-    with one line through `say` (the CLI's stderr, the app's status bar)."""
+    with one line through `say` (the CLI's stderr, the app's status bar). With `make_missing`,
+    a missing twin is made first where the model's training chips are here (a minute or two)."""
     from model import int8_twin
 
     path = resolve_model_path(model_path)
-    choice = prepare_precision(path, precision, say)
+    choice = prepare_precision(path, precision, say, make_missing)
     if choice.precision == "int8":
         try:
             return int8_twin.load_twin(path)
@@ -110,10 +112,12 @@ def open_predictor(
     return Classifier.load(path)
 
 
-def prepare_precision(path: Path, precision: str, say: Say | None) -> PrecisionChoice:
+def prepare_precision(
+    path: Path, precision: str, say: Say | None, make_missing: bool = True
+) -> PrecisionChoice:
     """Make a missing twin where the model's training chips are here, then choose; a fallback
     to float32 is said in one line."""
-    if precision != "fp32":
+    if precision != "fp32" and make_missing:
         _make_on_first_use(path, say)
     choice = choose_precision(path, precision)
     if choice.fell_back and say is not None:

@@ -1,11 +1,14 @@
-"""Prediction throughput on a folder of full-size chips, three ways, in one run.
+"""Prediction throughput on a folder of full-size chips, five ways, in one run.
 
-  (a) end to end: model.predicting.predict_paths (decode + resize a batch ahead, then the model)
-  (b) the model alone: Classifier.predict on uint8 arrays already decoded into memory
+  (a) end to end, float32: model.predicting.predict_paths (decode + resize a batch ahead, then
+      the model) with the Keras network
+  (a8) the same end to end with the int8 twin (model/int8_twin.py), where one is cached
+  (b) the network alone, float32: predict_batch on uint8 arrays already decoded into memory
+  (b8) the int8 twin's network alone, on the same arrays
   (c) the plain Keras way: keras.utils.load_img(target_size) per file, np.stack, model.predict
 
-(a)/(b) near 1 means decoding is off the critical path; (a)/(c) is what the pipeline buys over
-the obvious code. Usage:
+(a8)/(b8) near 1 means decoding is off the critical path; (a8)/(c) is what the pipeline buys
+over the obvious code. The CPU's flags that int8 and oneDNN use are printed first. Usage:
 
     python bench/predict_throughput.py [--folder DIR] [--model M.keras] [--repeat N]
 """
@@ -70,12 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     from model.decoding import decode_all
     from model.errors import ChipAuditError
     from model.predicting import predict_paths
+    from model.predictor import open_predictor
 
     try:
         classifier = Classifier.load(args.model)
+        twin = open_predictor(args.model, "int8", lambda line: print(line, file=sys.stderr))
     except ChipAuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if twin.precision != "int8":
+        twin = None  # said why above: (a8) and (b8) are left out
     size, batch = classifier.input_size, args.batch_size
     # Decoded once up front: the arrays for (b), and the chips that decode for all three ways.
     decoded = decode_all(list_chips(args.folder).paths[: args.limit], size)
@@ -89,18 +96,28 @@ def main(argv: list[str] | None = None) -> int:
         f"model {args.model} ({classifier.card.architecture}, {size} px), {n} chips "
         f"from {args.folder}, batch {batch}, best of {args.repeat}"
     )
+    print(f"CPU: {cpu_summary()}")
 
     # Warm up: graph tracing and first-call allocations are not throughput.
     classifier.predict(images[:batch], batch_size=batch)
     classifier.network.predict(images[:batch].astype(np.float32), batch_size=batch, verbose=0)
     predict_paths(classifier, paths[:batch], batch_size=batch)
+    if twin is not None:
+        predict_paths(twin, paths[:batch], batch_size=batch)
 
-    def end_to_end() -> None:
-        result = predict_paths(classifier, paths, batch_size=batch)
-        assert len(result.names) == n
+    def end_to_end(predictor) -> Callable[[], None]:
+        def run() -> None:
+            result = predict_paths(predictor, paths, batch_size=batch)
+            assert len(result.names) == n
 
-    def model_only() -> None:
-        classifier.predict(images, batch_size=batch)
+        return run
+
+    def network_alone(predictor) -> Callable[[], None]:
+        def run() -> None:
+            for start in range(0, n, batch):
+                predictor.predict_batch(images[start : start + batch])
+
+        return run
 
     def plain_keras() -> None:
         arrays = [
@@ -109,12 +126,37 @@ def main(argv: list[str] | None = None) -> int:
         ]
         classifier.network.predict(np.stack(arrays), batch_size=batch, verbose=0)
 
-    a = timed("(a) end to end: predict_paths (decode+resize+model)", n, args.repeat, end_to_end)
-    b = timed("(b) model alone: Classifier.predict on arrays", n, args.repeat, model_only)
+    a = timed("(a) end to end, float32: predict_paths", n, args.repeat, end_to_end(classifier))
+    if twin is not None:
+        a8 = timed("(a8) end to end, int8 twin: predict_paths", n, args.repeat, end_to_end(twin))
+    b = timed("(b) network alone, float32, on arrays", n, args.repeat, network_alone(classifier))
+    if twin is not None:
+        b8 = timed("(b8) network alone, int8 twin, on arrays", n, args.repeat, network_alone(twin))
     c = timed("(c) plain Keras: load_img + np.stack + predict", n, args.repeat, plain_keras)
-    print(f"a/b {a / b:.2f}   (1.0: decoding costs the pipeline nothing)")
-    print(f"a/c {a / c:.2f}   (speed-up over the plain Keras way)")
+    print(f"a/b   {a / b:.2f}   (1.0: decoding costs the float32 pipeline nothing)")
+    print(f"a/c   {a / c:.2f}   (float32 pipeline over the plain Keras way)")
+    if twin is not None:
+        print(f"a8/b8 {a8 / b8:.2f}   (goal >= 0.8: decoding keeps up with int8)")
+        print(f"a8/c  {a8 / c:.2f}   (goal >= 3: int8 pipeline over the plain Keras way)")
+        print(f"b8/b  {b8 / b:.2f}   (the twin's network over float32's)")
     return 0
+
+
+def cpu_summary() -> str:
+    """The model name and the SIMD flags that decide int8 and oneDNN speed (Linux)."""
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{os.cpu_count()} cores (flags unknown on this system)"
+    name = next(
+        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), "?"
+    )
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+    )
+    have = [f for f in wanted if f in flags]
+    return f"{name}, {os.cpu_count()} cores; {' '.join(have) or 'none of ' + ' '.join(wanted)}"
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class _Run:
     job: PredictionJob
     review: Review
     total: int = 0
+    precision: str = "fp32"  # the worker says which ran (model.predictor.open_predictor)
 
 
 class PredictionController(QObject):
@@ -93,6 +94,7 @@ class PredictionController(QObject):
             worker.cancelled.connect(self._cancelled)
             worker.failed.connect(self._failed)
             worker.chip_failed.connect(self._chip_failed)
+            worker.precision_chosen.connect(self._precision_chosen)
         return self._thread
 
     def _current(self, run_id: int) -> _Run | None:
@@ -123,13 +125,20 @@ class PredictionController(QObject):
         if run is not None:
             run.review.mark_broken(name, reason)
 
+    @Slot(int, str)
+    def _precision_chosen(self, run_id: int, precision: str) -> None:
+        run = self._current(run_id)
+        if run is not None:
+            run.precision = precision
+
     @Slot(int, float)
     def _finished(self, run_id: int, seconds: float) -> None:
         run = self._current(run_id)
         if run is not None:
             self._run = None
             self.ended.emit(
-                f"Predicted {run.total:,} chips with model {run.job.version} in {seconds:.1f}s."
+                f"Predicted {run.total:,} chips with model {run.job.version} ({run.precision}) "
+                f"in {seconds:.1f}s."
             )
 
     @Slot(int)

@@ -75,16 +75,18 @@ class InferenceWorker(QObject):
     cancelled = Signal(int)  # run id
     failed = Signal(int, str)  # run id, message
     chip_failed = Signal(int, str, str)  # run id, chip name, reason
+    precision_chosen = Signal(int, str)  # run id, "int8" or "fp32", with any fallback's reason
 
     def __init__(self) -> None:
         super().__init__()
         self._classifier = None
         self._model_path: str | None = None
+        self._notes: list[str] = []  # why the predictor fell back to float32, if it did
 
     @Slot(object)
     def run(self, job: PredictionJob) -> None:
-        from model.classifier import Classifier
         from model.predicting import predict_paths
+        from model.predictor import open_predictor
 
         run_id = job.run_id
         if job.cancelled.is_set():  # superseded while it waited behind the previous run
@@ -93,8 +95,16 @@ class InferenceWorker(QObject):
         started = time.monotonic()
         try:
             if self._classifier is None or self._model_path != job.model_path:
-                self._classifier = Classifier.load(job.model_path)
+                # The command line's path: the int8 twin where it runs, else float32. A missing
+                # twin is not made here: that would hold the run a minute or two unannounced.
+                self._notes = []
+                self._classifier = open_predictor(
+                    job.model_path, "auto", self._notes.append, make_missing=False
+                )
                 self._model_path = job.model_path
+            self.precision_chosen.emit(
+                run_id, "; ".join([self._classifier.precision, *self._notes])
+            )
             if self._classifier.version != job.version:
                 raise ChipAuditError(
                     f"{job.model_path}: the model file is version {self._classifier.version},"

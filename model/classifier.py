@@ -100,7 +100,11 @@ def dihedral(images: np.ndarray, k: int) -> np.ndarray:
 
 
 class Classifier:
-    """A Keras network and its card. Not thread-safe: one thread owns each instance."""
+    """A Keras network and its card. Not thread-safe: one thread owns each instance.
+
+    One of the predictors of `model.predictor` (float32); its int8 twin is `model.int8_twin`."""
+
+    precision = "fp32"
 
     def __init__(self, network: keras.Model, card: ModelCard, path: Path | None = None) -> None:
         self.network = network

@@ -76,12 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="labels CSV to write (default: stdout)")
     p.add_argument("--probs", type=Path, help="also write each tag's probability to this CSV")
     p.add_argument("--tta", action="store_true", help="average 8 flips and rotations")
+    _precision_option(p)
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray Data: a local Ray with this machine's cores, or the cluster at ADDRESS "
+        "(pip install -e '.[cluster]')",
+    )
+    p.add_argument(
+        "--workers", type=int, help="Ray actors, each holding one model (default: cores)"
+    )
 
     p = sub.add_parser("evaluate", help="score the model on a labelled folder")
     p.add_argument("folder", type=Path)
     p.add_argument("--labels", type=Path, required=True)
     p.add_argument("--model", type=Path)
     p.add_argument("--tta", action="store_true")
+    _precision_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     p = sub.add_parser("train", help="train or fine-tune on a labelled folder")
@@ -109,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--architecture", default="vgg16_bn", choices=["vgg16_bn", "vgg16"])
     p.add_argument("--imagenet-weights", type=Path, help="local VGG16 no-top weights (.h5)")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.keras)")
+    p.add_argument(
+        "--no-twin", action="store_true", help="do not make the int8 twin after training"
+    )
 
     p = sub.add_parser(
         "tune-thresholds",
@@ -117,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, help="the folder the model was trained from")
     p.add_argument("--labels", type=Path, required=True)
     p.add_argument("--model", type=Path, required=True, help="the .keras model (card rewritten)")
+
+    p = sub.add_parser(
+        "make-twin", help="make (again) a model's int8 twin and check it against float32"
+    )
+    p.add_argument("--model", type=Path)
+    p.add_argument("--folder", type=Path, help="its training chips (default: its card's folder)")
+    p.add_argument("--labels", type=Path, help="their labels CSV (default: its card's)")
 
     p = sub.add_parser("info", help="show a model's card")
     p.add_argument("--model", type=Path)
@@ -134,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, nargs="?")
     p.add_argument("--labels", type=Path)
     return parser
+
+
+def _precision_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "int8"],
+        default="auto",
+        help="auto (default): the int8 twin where it is faster here and within the accuracy "
+        "budget, else float32; fp32 opts out",
+    )
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +204,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(card.to_json(), end="")
         return EXIT_OK
+    from model.predictor import choose_precision
+
     print(f"model        {path}")
     print(f"why this one {why}")
+    print(f"precision    {choose_precision(Path(path)).why}")
     print(f"version      {card.version}   created {card.created}")
     print(f"architecture {card.architecture}, input {card.input_size} px")
     weather = "the likeliest one" if card.weather_rule == "argmax" else "each on its threshold"
@@ -214,7 +254,16 @@ def _tag_table(per_tag: dict[str, dict[str, float]], thresholds: dict[str, float
 def cmd_predict(args: argparse.Namespace) -> int:
     from model.predicting import predict_folder, write_predictions
 
-    result = predict_folder(args.folder, args.model, args.tta, ProgressLine("predict"))
+    if args.ray is not None:
+        from model.ray_predict import predict_folder_on_ray
+
+        result = predict_folder_on_ray(
+            args.folder, args.model, args.precision, args.ray, args.workers, args.tta, _say
+        )
+    else:
+        result = predict_folder(
+            args.folder, args.model, args.tta, ProgressLine("predict"), args.precision, _say
+        )
     write_predictions(result, args.out, args.probs)
     _report_skipped(result.errors)
     print(
@@ -229,7 +278,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from model.predicting import evaluate_folder
 
     report = evaluate_folder(
-        args.folder, args.labels, args.model, args.tta, ProgressLine("evaluate")
+        args.folder,
+        args.labels,
+        args.model,
+        args.tta,
+        ProgressLine("evaluate"),
+        args.precision,
+        _say,
     )
     if args.json:
         print(json.dumps(report))
@@ -237,7 +292,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _report_skipped(report["errors"])
     print(
         f"model {report['model']}  ({count(report['n_chips'], 'chip')}, "
-        f"{report['chips_per_s']:.0f} chips/s)"
+        f"{report['chips_per_s']:.0f} chips/s, {report['precision']})"
     )
     if report["n_unlabelled_chips"] or report["n_labels_without_chip"]:
         print(
@@ -299,6 +354,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     result = train(config, show)
     _report_skipped(result.skipped)
+    if not args.no_twin:
+        from model.predictor import prepare_precision
+
+        prepare_precision(result.path, "auto", _say)  # makes its int8 twin, checked
     val = result.card.metrics["validation"]
     print(
         f"wrote {result.path} (version {result.card.version}): validation F2 "
@@ -327,7 +386,28 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_make_twin(args: argparse.Namespace) -> int:
+    from model.int8_twin import check_path, make_twin
+    from model.predictor import resolve_model_path
+
+    path = resolve_model_path(args.model)
+    check = make_twin(path, args.folder, args.labels, _say)
+    val = check["validation"]
+    for name in ("fp32", "int8"):
+        print(
+            f"{name:<5} validation F2 {val[name]['f2_samples']:.4f}  "
+            f"F1 {val[name]['f1_samples']:.4f}  macro F1 {val[name]['macro_f1']:.4f}"
+        )
+    print(
+        f"calls agree on {val['call_agreement']:.2%} of chip x tag cells; network "
+        f"{check['speed']['fp32_chips_per_s']:.0f} -> {check['speed']['int8_chips_per_s']:.0f} "
+        f"chips/s; wrote {check_path(check['version'])}"
+    )
+    return EXIT_OK
+
+
 COMMANDS = {
+    "make-twin": cmd_make_twin,
     "info": cmd_info,
     "predict": cmd_predict,
     "evaluate": cmd_evaluate,

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.card import read_card
 from model.chips import CHIP_EXTENSIONS, list_chips
 from model.decoding import iter_decoded
-from model.errors import ChipAuditError, ChipError, ModelError
+from model.errors import ChipAuditError, ChipError
 from model.files import atomic_write_text
 from model.labels import format_labels, label_matrix, read_labels
 from model.metrics import rule_summary
@@ -23,7 +22,7 @@ from model.tags import TAGS, from_vector, sort_tags
 from model.wording import count
 
 if TYPE_CHECKING:
-    from model.classifier import Classifier
+    from model.predictor import Predictor, Say
 
 Progress = Callable[[int, int], None]
 CancelFlag = Callable[[], bool]
@@ -44,7 +43,7 @@ class FolderPrediction:
 
 
 def predict_paths(
-    classifier: Classifier,
+    classifier: Predictor,
     paths: list[Path],
     tta: bool = False,
     progress: Progress | None = None,
@@ -86,25 +85,16 @@ def predict_paths(
     )
 
 
-def load_model(model_path: str | os.PathLike[str] | None = None) -> Classifier:
-    """The named model, or the active one (the app's choice, else the bundled model). The path
-    and card are checked before Keras is imported, so a user's mistake is one line, not one line
-    after TensorFlow's start-up chatter."""
-    from model.paths import BUNDLED_MODEL
-    from model.versions import active_model_path
+def load_model(
+    model_path: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
+    say: Say | None = None,
+) -> Predictor:
+    """The named model, or the active one (the app's choice, else the bundled model), at the
+    precision asked for (`model.predictor.open_predictor`: the one function every caller uses)."""
+    from model.predictor import open_predictor
 
-    path = Path(model_path) if model_path is not None else active_model_path()
-    if model_path is None and path == BUNDLED_MODEL and not BUNDLED_MODEL.is_file():
-        raise ModelError(
-            f"{BUNDLED_MODEL}: no bundled model yet; train one with "
-            "'python main.py train FOLDER --labels CSV --out M' and pass --model M"
-        )
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    read_card(path)
-    from model.classifier import Classifier
-
-    return Classifier.load(path)
+    return open_predictor(model_path, precision, say)
 
 
 def predict_folder(
@@ -112,11 +102,13 @@ def predict_folder(
     model_path: str | os.PathLike[str] | None = None,
     tta: bool = False,
     progress: Progress | None = None,
+    precision: str = "fp32",
+    say: Say | None = None,
 ) -> FolderPrediction:
     listing = list_chips(folder)
     if not listing.paths and not listing.errors:
         raise ChipAuditError(f"{folder}: no chip files ({', '.join(CHIP_EXTENSIONS)}) in it")
-    classifier = load_model(model_path)
+    classifier = load_model(model_path, precision, say)
     result = predict_paths(classifier, listing.paths, tta, progress)
     result.errors[:0] = listing.errors
     if hasattr(progress, "close"):
@@ -150,6 +142,8 @@ def evaluate_folder(
     model_path: str | os.PathLike[str] | None = None,
     tta: bool = False,
     progress: Progress | None = None,
+    precision: str = "fp32",
+    say: Say | None = None,
 ) -> dict[str, Any]:
     """The per-tag table and samples F1/F2 of the model on the labelled chips of a folder.
 
@@ -167,13 +161,14 @@ def evaluate_folder(
             why = "no chip files in it"
         raise ChipAuditError(f"{folder}: nothing to score ({why})")
     on_disk = {p.stem for p in listing.paths}
-    classifier = load_model(model_path)
+    classifier = load_model(model_path, precision, say)
     report, result = score_paths(classifier, labelled, labels, tta, progress)
     if hasattr(progress, "close"):
         progress.close()
     report.update(
         model=str(classifier.path),
         model_version=classifier.version,
+        precision=classifier.precision,
         n_unlabelled_chips=len(listing.paths) - len(labelled),
         n_labels_without_chip=len([n for n in labels if n not in on_disk]),
         errors=[str(e) for e in listing.errors + result.errors],
@@ -182,7 +177,7 @@ def evaluate_folder(
 
 
 def score_paths(
-    classifier: Classifier,
+    classifier: Predictor,
     paths: list[Path],
     labels: dict[str, tuple[str, ...]],
     tta: bool = False,

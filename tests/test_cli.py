@@ -310,15 +310,19 @@ def test_predict_and_evaluate_print_only_their_own_lines(
     assert predicted.stdout.splitlines()[0] == "image_name,tags"
     assert len(predicted.stdout.splitlines()) == 4
     lines = predicted.stderr.splitlines()
-    assert len(lines) == 2, lines
-    assert re.fullmatch(r"predict \[#{24}\] 3/3 .*", lines[0]), lines
-    assert re.fullmatch(r"predicted 3 chips in \d+\.\ds \(\d+ chips/s\)", lines[1]), lines
+    assert len(lines) == 3, lines
+    # No int8 twin in a fresh data folder, and the bundled model's training chips are not here.
+    assert lines[0].startswith("float32: no int8 twin for version "), lines
+    assert re.fullmatch(r"predict \[#{24}\] 3/3 .*", lines[1]), lines
+    assert re.fullmatch(r"predicted 3 chips in \d+\.\ds \(\d+ chips/s\)", lines[2]), lines
 
     evaluated = fresh_run("evaluate", one, "--labels", labels_csv)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert re.fullmatch(r"evaluate \[#{24}\] 1/1 *", evaluated.stderr.strip("\n")), evaluated.stderr
+    said = evaluated.stderr.strip("\n").splitlines()
+    assert len(said) == 2 and said[0].startswith("float32: no int8 twin"), said
+    assert re.fullmatch(r"evaluate \[#{24}\] 1/1 *", said[1]), evaluated.stderr
     out = evaluated.stdout.splitlines()
-    assert re.fullmatch(r"model \S+ +\(1 chip, \d+ chips/s\)", out[0]), out
+    assert re.fullmatch(r"model \S+ +\(1 chip, \d+ chips/s, fp32\)", out[0]), out
     n_labels = len(read_labels(labels_csv))
     assert out[1] == f"not scored: 0 chips without a label, {n_labels - 1:,} labels without a chip"
     assert out[2].startswith("the model's calls (one weather tag")

@@ -1,0 +1,392 @@
+"""A model's int8 ONNX twin: made once per model version, checked against float32, cached.
+
+The twin is the two-output network (`Classifier.two_output_network`: probabilities and pooled
+features from one pass) exported to ONNX and statically quantised (QDQ, int8 weights per
+channel, activations calibrated on chips from the model's own training data). Beside it lies its
+check: the model's calls at int8 and at float32 on the model's validation chips, and how fast each
+runs the network here. It is cached in the user's data folder by model version, never in
+resources/. Running it needs onnxruntime only; making it also needs onnx and tf2onnx.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.card import ModelCard, read_card
+from model.errors import ModelError
+from model.files import atomic_write_text
+from model.metrics import decide, pooled_summary, summary
+from model.paths import user_data_dir
+from model.tags import TAGS
+
+# The accuracy budget: the twin runs by default only where its calls lose no more than this.
+F2_BUDGET = 0.003
+MACRO_F1_BUDGET = 0.01
+# 1,024 calibration chips and a float32 head: on the bundled model's validation chips, 256 chips
+# and an int8 head lost 0.0205 macro F1 (outside the budget); these lose 0.0089.
+CALIBRATION_CHIPS = 1024
+VERSION_KEY = "chip_audit_version"  # in the ONNX file's metadata: which weights it was made from
+CHECK_FORMAT = 1
+
+Say = Callable[[str], None]
+
+
+def twins_dir() -> Path:
+    return user_data_dir() / "twins"
+
+
+def twin_path(version: str) -> Path:
+    return twins_dir() / f"{version}.int8.onnx"
+
+
+def check_path(version: str) -> Path:
+    return twins_dir() / f"{version}.int8.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_check(version: str) -> dict[str, Any]:
+    path = check_path(version)
+    try:
+        check = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no int8 twin check") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable int8 twin check ({exc})") from None
+    if not isinstance(check, dict) or "onnx_sha256" not in check:
+        raise ModelError(f"{path}: not an int8 twin check")
+    return check
+
+
+def twin_problem(card: ModelCard) -> str | None:
+    """Why this model's cached twin cannot run (missing, stale, corrupt), or None."""
+    onnx_file = twin_path(card.version)
+    if not onnx_file.is_file():
+        return f"no int8 twin for version {card.version} yet ({_how_to_make(card)})"
+    try:
+        check = read_check(card.version)
+    except ModelError as exc:
+        return str(exc)
+    if check.get("version") != card.version:
+        return (
+            f"{check_path(card.version)}: stale int8 twin (made from version "
+            f"{check.get('version')}, the model is {card.version})"
+        )
+    if _sha256(onnx_file) != check["onnx_sha256"]:
+        return f"{onnx_file}: corrupt int8 twin (its checksum does not match its check)"
+    return None
+
+
+def verdict(check: dict[str, Any]) -> tuple[str, str]:
+    """(precision, why) from a twin's stored check: int8 where faster here and within budget."""
+    fp32, int8 = check["validation"]["fp32"], check["validation"]["int8"]
+    f2_loss = fp32["f2_samples"] - int8["f2_samples"]
+    macro_loss = fp32["macro_f1"] - int8["macro_f1"]
+    speed = check["speed"]
+    ratio = speed["int8_chips_per_s"] / max(speed["fp32_chips_per_s"], 1e-9)
+    figures = (
+        f"samples F2 {int8['f2_samples']:.4f} vs {fp32['f2_samples']:.4f}, macro F1 "
+        f"{int8['macro_f1']:.4f} vs {fp32['macro_f1']:.4f} on "
+        f"{check['validation']['n_chips']} validation chips; network {ratio:.1f}x float32 here"
+    )
+    if f2_loss > F2_BUDGET or macro_loss > MACRO_F1_BUDGET:
+        return "fp32", f"float32: the int8 twin is outside the accuracy budget ({figures})"
+    if ratio <= 1.0:
+        return "fp32", f"float32: the int8 twin is not faster on this machine ({figures})"
+    return "int8", f"int8 twin: faster here and within the accuracy budget ({figures})"
+
+
+class Int8Twin:
+    """The int8 ONNX Runtime twin of a model, behind the same interface as `Classifier`."""
+
+    precision = "int8"
+
+    def __init__(self, session: Any, card: ModelCard, path: Path | None) -> None:
+        self.session = session
+        self.card = card
+        self.path = path
+        self._input = session.get_inputs()[0].name
+        self._outputs = [o.name for o in session.get_outputs()]
+        self._thresholds = np.asarray(card.threshold_list(), dtype=np.float32)
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    @property
+    def input_size(self) -> int:
+        return int(self.card.input_size)
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, pooled = self.session.run(self._outputs, {self._input: images.astype(np.float32)})
+        return np.asarray(probs, np.float32), np.asarray(pooled, np.float32)
+
+    def predict_batch(self, images: np.ndarray, tta: bool = False) -> np.ndarray:
+        from model.classifier import dihedral
+
+        if len(images) == 0:
+            return np.zeros((0, len(TAGS)), dtype=np.float32)
+        if not tta:
+            return self._run(images)[0]
+        total = np.zeros((len(images), len(TAGS)), dtype=np.float32)
+        for k in range(8):
+            total += self._run(np.ascontiguousarray(dihedral(images, k)))[0]
+        return total / 8.0
+
+    def predict_batch_with_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(images) == 0:
+            return self._run(np.zeros((1, self.input_size, self.input_size, 3), np.uint8))
+        return self._run(images)
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        return decide(probs, self._thresholds, self.card.weather_rule == "argmax")
+
+
+def _session(onnx_file: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # ONNX Runtime's threads spin between runs by default, taking the cores the decoding threads
+    # need: end to end on 4,000 chips, 282-324 chips/s spinning against 339-369 not (2 cores).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+
+def load_twin(model_path: Path) -> Int8Twin:
+    """The cached twin of the model at `model_path`; ModelError (one line) if it cannot run."""
+    card = read_card(model_path)
+    problem = twin_problem(card)
+    if problem is not None:
+        raise ModelError(problem)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ModelError("onnxruntime is not installed (pip install -e .)") from None
+    onnx_file = twin_path(card.version)
+    try:
+        session = _session(onnx_file)
+    except Exception as exc:  # ONNX Runtime raises its own Fail/InvalidGraph types
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{onnx_file}: corrupt int8 twin ({first})") from None
+    made_from = session.get_modelmeta().custom_metadata_map.get(VERSION_KEY)
+    if made_from != card.version:
+        raise ModelError(
+            f"{onnx_file}: stale int8 twin (made from version {made_from}, "
+            f"the model is {card.version})"
+        )
+    shapes = [o.shape[-1] for o in session.get_outputs()]
+    if len(shapes) != 2 or shapes[0] != len(TAGS):
+        raise ModelError(f"{onnx_file}: corrupt int8 twin (outputs {shapes})")
+    return Int8Twin(session, card, model_path)
+
+
+# --- making a twin --------------------------------------------------------------------------
+def _how_to_make(card: ModelCard) -> str:
+    try:
+        training_chips(card)
+    except ModelError as exc:
+        return f"{exc}; make it with 'python main.py make-twin --folder DIR --labels CSV'"
+    return "made on first use, or with 'python main.py make-twin'"
+
+
+def training_chips(
+    card: ModelCard,
+    folder: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+) -> tuple[list[Path], list[Path], dict[str, tuple[str, ...]]]:
+    """(calibration chips, validation chips, labels) from the folder the model was trained on
+    (its card's, or the one named), with the validation chips its card lists."""
+    from model.chips import list_chips
+    from model.labels import read_labels
+
+    folder = Path(folder or card.data.get("folder") or "")
+    labels_path = Path(labels or card.data.get("labels") or "")
+    names = card.data.get("validation_names") or []
+    if not names:
+        raise ModelError("its card lists no validation chips to check a twin on")
+    if not folder.is_dir() or not labels_path.is_file():
+        raise ModelError(f"its training chips ({folder}, {labels_path}) are not on this machine")
+    by_label = read_labels(labels_path)
+    by_name = {p.stem: p for p in list_chips(folder).paths}
+    missing = [n for n in names if n not in by_name or n not in by_label]
+    if missing:
+        raise ModelError(
+            f"{folder}: {len(missing)} of the model's {len(names)} validation chips are missing "
+            f"or unlabelled (first: {missing[0]})"
+        )
+    held_out = set(names)
+    train = sorted((n for n in by_name if n in by_label and n not in held_out), key=_natural)
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(train), min(CALIBRATION_CHIPS, len(train)), replace=False)
+    calibration = [by_name[train[i]] for i in sorted(picked)]
+    return calibration, [by_name[n] for n in names], by_label
+
+
+def _natural(name: str) -> tuple[str, int]:
+    stem, _, number = name.rpartition("_")
+    return (stem, int(number)) if number.isdigit() else (name, -1)
+
+
+def _best_rate(run: Callable[[], object], n: int, repeat: int = 2) -> float:
+    best = 0.0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        best = max(best, n / (time.perf_counter() - started))
+    return best
+
+
+def make_twin(
+    model_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    say: Say | None = None,
+) -> dict[str, Any]:
+    """Export, quantise, check and cache the model's twin; returns the stored check."""
+    import keras
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from model.classifier import Classifier
+    from model.decoding import decode_all
+    from model.labels import label_matrix
+    from model.tuning import validation_draws
+
+    classifier = Classifier.load(model_path)
+    card, size = classifier.card, classifier.input_size
+    calibration_paths, validation_paths, by_label = training_chips(card, folder, labels)
+    note = say or (lambda _line: None)
+    note(f"making the int8 twin of {card.version} (once per model version)")
+    calibration = decode_all(calibration_paths, size).images.astype(np.float32)
+    validation = decode_all(validation_paths, size)
+    if validation.errors:
+        raise ModelError(f"{validation.errors[0]} (a validation chip; no twin made)")
+
+    twins_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=twins_dir(), prefix=".making-") as work:
+        exported, prepared, quantised = (Path(work) / n for n in ("f.onnx", "p.onnx", "q.onnx"))
+        spec = keras.InputSpec(shape=(None, size, size, 3), dtype="float32")
+        classifier.two_output_network.export(
+            str(exported), format="onnx", verbose=False, input_signature=[spec]
+        )
+        quant_pre_process(str(exported), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared), load_external_data=False).graph
+        input_name = graph.input[0].name
+        # The 512x17 head costs nothing at float32 and decides the rare tags' calls.
+        head = [n.name for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+
+        class Calibration(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.batches = iter(
+                    {input_name: calibration[i : i + 32]} for i in range(0, len(calibration), 32)
+                )
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                return next(self.batches, None)
+
+        quantize_static(
+            str(prepared),
+            str(quantised),
+            Calibration(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=head,
+        )
+        stamped = onnx.load(str(quantised))
+        entry = stamped.metadata_props.add()
+        entry.key, entry.value = VERSION_KEY, card.version
+        fd, tmp = tempfile.mkstemp(dir=twins_dir(), prefix=".twin-", suffix=".onnx")
+        os.close(fd)
+        onnx.save(stamped, tmp)
+        os.replace(tmp, twin_path(card.version))
+
+    twin = Int8Twin(_session(twin_path(card.version)), card, Path(model_path))
+    images = validation.images
+    fp32 = np.concatenate(
+        [classifier.predict_batch(images[i : i + 64]) for i in range(0, len(images), 64)]
+    )
+    int8 = np.concatenate(
+        [twin.predict_batch(images[i : i + 64]) for i in range(0, len(images), 64)]
+    )
+    y_val = label_matrix(validation.names, by_label)
+    calls32, calls8 = classifier.decide(fp32), twin.decide(int8)
+    # The card's thresholds were tuned on these very chips' float32 probabilities, so scoring
+    # with them favours float32 by construction. The verdict uses the card's own method instead:
+    # thresholds tuned on float32's probabilities of one half, both precisions scored on the
+    # other half, 5 draws pooled (the float32 figures are then the card's validation figures).
+    draws = validation_draws(y_val, fp32, int(card.recipe.get("seed", 0)))
+    argmax = card.weather_rule == "argmax"
+    scored = {"fp32": pooled_summary(y_val, fp32, draws, argmax)}
+    scored["int8"] = pooled_summary(y_val, int8, draws, argmax)
+    in_sample = {"fp32": summary(y_val, calls32), "int8": summary(y_val, calls8)}
+    timed = images[:512]
+    speed_fp32 = _best_rate(
+        lambda: [classifier.predict_batch(timed[i : i + 64]) for i in range(0, len(timed), 64)],
+        len(timed),
+    )
+    speed_int8 = _best_rate(
+        lambda: [twin.predict_batch(timed[i : i + 64]) for i in range(0, len(timed), 64)],
+        len(timed),
+    )
+    check = {
+        "format": CHECK_FORMAT,
+        "version": card.version,
+        "onnx_sha256": _sha256(twin_path(card.version)),
+        "made": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "quantisation": "static QDQ: int8 weights per channel, uint8 activations (MinMax); "
+        "float32 head",
+        "calibration": {
+            "folder": str(calibration_paths[0].parent),
+            "n_chips": len(calibration_paths),
+        },
+        "validation": {
+            "n_chips": len(images),
+            **{
+                name: {k: round(float(s[k]), 5) for k in ("f2_samples", "f1_samples", "macro_f1")}
+                for name, s in scored.items()
+            },
+            "method": "thresholds tuned on float32's probabilities of one half of the "
+            "validation chips, both precisions scored on the other half, 5 draws pooled",
+            "with_the_card_thresholds": {
+                name: {k: round(float(s[k]), 5) for k in ("f2_samples", "f1_samples", "macro_f1")}
+                for name, s in in_sample.items()
+            },
+            "call_agreement": round(float((calls32 == calls8).mean()), 5),
+            "call_agreement_per_tag": {
+                tag: round(float(v), 5) for tag, v in zip(TAGS, (calls32 == calls8).mean(axis=0))
+            },
+            "mean_abs_probability_change": round(float(np.abs(fp32 - int8).mean()), 5),
+        },
+        "speed": {
+            "what": "the network alone on decoded validation chips, batch 64, best of 2",
+            "fp32_chips_per_s": round(speed_fp32, 1),
+            "int8_chips_per_s": round(speed_int8, 1),
+        },
+    }
+    atomic_write_text(check_path(card.version), json.dumps(check, indent=2) + "\n")
+    note(verdict(check)[1])
+    return check

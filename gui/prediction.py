@@ -104,13 +104,13 @@ class PredictionController(QObject):
         if self._current(run_id):
             self.started.emit(total)
 
-    @Slot(int, object, object)
-    def _batch_ready(self, run_id: int, names: list[str], probs) -> None:
+    @Slot(int, object, object, object)
+    def _batch_ready(self, run_id: int, names: list[str], probs, features) -> None:
         run = self._current(run_id)
         if run is None:
             self.stale_dropped.emit(len(names))
             return
-        run.review.add_predictions(names, probs, run.job.version)
+        run.review.add_predictions(names, probs, run.job.version, features)
 
     @Slot(int, int, int, float)
     def _progress(self, run_id: int, done: int, total: int, rate: float) -> None:

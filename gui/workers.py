@@ -69,7 +69,8 @@ class InferenceWorker(QObject):
     """Lives in its own QThread. Loads a model once per path and runs one job at a time."""
 
     started = Signal(int, int)  # run id, total chips
-    batch_ready = Signal(int, object, object)  # run id, names, probs (n, 17)
+    # run id, names, probs (n, 17), pooled features (n, d) of the same pass (None with TTA)
+    batch_ready = Signal(int, object, object, object)
     progress = Signal(int, int, int, float)  # run id, done, total, chips per second
     finished = Signal(int, float)  # run id, seconds
     cancelled = Signal(int)  # run id
@@ -106,15 +107,20 @@ class InferenceWorker(QObject):
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.progress.emit(run_id, done, total, rate)
 
+            def send(names, probs, features=None) -> None:
+                pooled = None if features is None else np.array(features, dtype=np.float16)
+                self.batch_ready.emit(run_id, list(names), np.array(probs), pooled)
+
+            # Features come from the same forward pass (the map, similar chips); TTA averages 8
+            # passes and has none.
             result = predict_paths(
                 self._classifier,
                 job.paths,
                 job.tta,
                 report,
                 job.should_stop,
-                on_batch=lambda names, probs: self.batch_ready.emit(
-                    run_id, list(names), np.array(probs)
-                ),
+                on_batch=send,
+                features=not job.tta,
             )
             for error in result.errors:
                 self.chip_failed.emit(run_id, Path(error.path).stem, error.reason)

@@ -31,21 +31,25 @@ def tag_suspicion(probs: np.ndarray, crowd: np.ndarray, thresholds: np.ndarray) 
 
 # What each suspect tag after a chip's most suspect one adds to its score: only enough to break
 # ties towards chips with more wrong. Measured with planted mistakes (bench/audit_quality.py, 5
-# seeds): 0.25 gave average precision 0.641 / 0.715 (full-size / 32 px validation chips; a
-# swapped weather tag, a land tag added or dropped) where the top tag alone gives 0.679 / 0.747,
-# and 0.710 / 0.770 against 0.708 / 0.769 on confusion-shaped mistakes. A chip whose tags are
-# right also has doubtful tags besides its worst one, so adding them up ranks it higher.
+# seeds), average precision on the full-size / 32 px validation chips: with 0.25, 0.641 / 0.715
+# on simple mistakes (a swapped weather tag, a land tag added or dropped) and 0.712 / 0.774 on
+# confusion-shaped ones; with 0.01, 0.678 / 0.747 and 0.708 / 0.769. A chip whose tags are right
+# also has doubtful tags besides its worst one, and adding them up ranked it higher.
 REST_WEIGHT = 0.01
 
 
-def chip_suspicion(tag_scores: np.ndarray, n_violations: np.ndarray | None = None) -> np.ndarray:
+def chip_suspicion(
+    tag_scores: np.ndarray,
+    n_violations: np.ndarray | None = None,
+    rest_weight: float = REST_WEIGHT,
+) -> np.ndarray:
     """One figure per chip: its most suspect tag, plus a little for every other suspect tag
-    (REST_WEIGHT) and one for each broken rule."""
+    (`rest_weight`) and one for each broken rule."""
     if tag_scores.size == 0:
         return np.zeros(len(tag_scores))
     top = tag_scores.max(axis=1)
     rest = tag_scores.sum(axis=1) - top
-    score = top + REST_WEIGHT * rest
+    score = top + rest_weight * rest
     if n_violations is not None:
         score = score + 1.0 * np.asarray(n_violations)
     return score

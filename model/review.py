@@ -302,17 +302,28 @@ class Review:
                 self._duplicates = disagreeing_duplicates(full, self.current, self.has_label)
         return self._duplicates
 
-    def explain(self, i: int, k: int = 10) -> dict[str, str]:
-        """Why each of the chip's suspect tags is suspect, in words, by tag: the model's
-        probability and what its k most alike labelled chips say ("model 0.03; 9 of 10 similar
-        chips lack it")."""
+    def neighbour_shares(self, rows: Iterable[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """(share (m, 17), count (m,)): for each row, the share of its k most alike labelled
+        chips that carry each tag now, and how many such chips it has (0 without features)."""
+        rows = np.asarray(list(rows), dtype=np.int64)
+        if self.features is None:
+            return np.full((len(rows), len(TAGS)), np.nan, np.float32), np.zeros(len(rows), int)
+        found = nearest(self.features, k, rows, self.has_features & self.has_label)
+        found.index[~self.has_features[rows]] = -1
+        return neighbour_share(found, self.current)
+
+    def explain(
+        self, i: int, share: np.ndarray | None = None, count: int | None = None, k: int = 10
+    ) -> dict[str, str]:
+        """Why each of the chip's suspect tags is suspect, most suspect first, in words: the
+        model's probability and what its k most alike labelled chips say ("model 0.03; 9 of 10
+        similar chips lack it"). `share` and `count` (one row of `neighbour_shares`) save the
+        search when many chips are explained at once."""
         scores = tag_suspicion(self.probs[i : i + 1], self.current[i : i + 1], self.thresholds)[0]
         if not self.has_label[i] or not scores.any():
             return {}
-        share = count = None
-        if self.features is not None and self.has_features[i]:
-            found = nearest(self.features, k, [i], self.has_features & self.has_label)
-            shares, counts = neighbour_share(found, self.current)
+        if share is None:
+            shares, counts = self.neighbour_shares([i], k)
             share, count = shares[0], int(counts[0])
         return {
             TAGS[t]: tag_reason(

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from gui.chip_grid import GRID_LEGEND, ChipListModel, make_grid_view
 from gui.detail_panel import DetailPanel
 from gui.filter_bar import FilterBar
+from gui.similar_chips import SimilarChipsPanel
 from gui.workers import ThumbnailLoader
 from model.errors import ChipAuditError
 from model.review import ChipQuery, Review
@@ -99,6 +100,9 @@ class ReviewPage(QWidget):
         self.grid = make_grid_view(THUMB)
         self.detail = DetailPanel()
         self.detail.toggle_requested.connect(self.toggle_tag)
+        self.similar = SimilarChipsPanel(self.thumbnails)
+        self.similar.chip_chosen.connect(self.go_to_row)
+        self.similar.like_requested.connect(lambda: self.filters.set_like(self.selected_rows()))
         self.filters.changed.connect(self.apply_query)
         # Enter or Escape in the name filter hands the keyboard back to the grid, where the
         # review keys work.
@@ -121,8 +125,10 @@ class ReviewPage(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self.similar)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(2, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.notice)
@@ -174,6 +180,7 @@ class ReviewPage(QWidget):
         current = self.current_row()
         if current is not None and current in set(rows):
             self.detail.show_chip(self.review, current)
+            self.similar.show_chip(self.review, current)
 
     def _predictions_changed(self, rows: list[int]) -> None:
         self._rows_changed(rows)
@@ -183,6 +190,7 @@ class ReviewPage(QWidget):
         if self.model is not None:
             self.model.refresh_rows(None)
         self.detail.show_chip(self.review, self.current_row())
+        self.similar.show_chip(self.review, self.current_row())
 
     def _model_changed(self, card) -> None:
         self._everything_changed()
@@ -200,6 +208,7 @@ class ReviewPage(QWidget):
             self.select_row(int(self.model.order[0]))
         else:
             self.detail.show_chip(self.review, None)
+            self.similar.show_chip(self.review, None)
 
     def requery_soon(self) -> None:
         self._requery.start()
@@ -213,6 +222,7 @@ class ReviewPage(QWidget):
         self._unsubscribe()
         self.review = None
         self.detail.show_chip(None, None)
+        self.similar.show_chip(None, None)
 
     def _resort(self) -> None:
         placeholder, self._placeholder_row = self._placeholder_row, None
@@ -261,7 +271,16 @@ class ReviewPage(QWidget):
             return
         row = self.model.review_row(current)
         self.detail.show_chip(self.review, row)
+        self.similar.show_chip(self.review, row)
         self.review.position = self.review.names[row]
+
+    def go_to_row(self, row: int) -> None:
+        """Make a chip current, showing every chip first where the filter hides it."""
+        if self.model is None:
+            return
+        if not self.model.index_of(row).isValid():
+            self.filters.reset()
+        self.select_row(row)
 
     # --- edits ----------------------------------------------------------------------------
     def _edit(self, make: Callable[[], list[Change]], verb: str = "") -> list[Change] | None:

@@ -36,6 +36,7 @@ from model.neighbours import (
     disagreeing_duplicates,
     nearest,
     neighbour_share,
+    unit_rows,
 )
 from model.session import (
     META_LABELS,
@@ -193,6 +194,7 @@ class Review:
         self._badges: Badges | None = None
         # The network's pooled features per chip (float16, as stored), NaN until predicted.
         self.features: np.ndarray | None = None
+        self._unit: np.ndarray | None = None  # the features scaled to length 1, for cosine
         self._duplicates: list[tuple[int, int, float]] | None = None
 
     def close(self) -> None:
@@ -219,6 +221,7 @@ class Review:
         if names:
             self._put(names, np.stack([cached[n] for n in names]))
         self.features = None
+        self._unit = None
         stored = self.session.load_features(card.version)
         with_features = [n for n in stored if n in self.index]
         if with_features:
@@ -270,6 +273,14 @@ class Review:
         keep = [k for k, n in enumerate(names) if n in self.index]
         self.features[rows] = features[keep]
         self._duplicates = None
+        self._unit = None
+
+    def unit_features(self) -> np.ndarray | None:
+        """The features scaled to length 1 (float32; zero rows where none), kept until more
+        features arrive: a question about one chip then costs one product."""
+        if self.features is not None and self._unit is None:
+            self._unit = unit_rows(self.features)
+        return self._unit
 
     @property
     def has_features(self) -> np.ndarray:
@@ -283,7 +294,7 @@ class Review:
         rows = np.asarray(list(rows), dtype=np.int64)
         if self.features is None:
             return nearest(np.zeros((len(self.names), 1), np.float32), k, rows)
-        return nearest(self.features, k, rows, self.has_features)
+        return nearest(self.unit_features(), k, rows, self.has_features, unit=True)
 
     def near_duplicates(self, k: int = 5) -> list[tuple[int, int, float]]:
         """Labelled chips near-identical to another labelled chip whose tags now differ: pairs
@@ -293,7 +304,9 @@ class Review:
             if len(have) < 2:
                 self._duplicates = []
             else:
-                neighbours = nearest(self.features, k, have, self.has_features & self.has_label)
+                neighbours = nearest(
+                    self.unit_features(), k, have, self.has_features & self.has_label, unit=True
+                )
                 full = Neighbours(
                     np.full((len(self.names), k), -1, np.int64),
                     np.full((len(self.names), k), -np.inf, np.float32),
@@ -308,8 +321,9 @@ class Review:
         rows = np.asarray(list(rows), dtype=np.int64)
         if self.features is None:
             return np.full((len(rows), len(TAGS)), np.nan, np.float32), np.zeros(len(rows), int)
-        found = nearest(self.features, k, rows, self.has_features & self.has_label)
-        found.index[~self.has_features[rows]] = -1
+        found = nearest(
+            self.unit_features(), k, rows, self.has_features & self.has_label, unit=True
+        )
         return neighbour_share(found, self.current)
 
     def explain(

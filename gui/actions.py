@@ -139,6 +139,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_out", "Zoom &out", "&View", ("-",), "zoom the chip out"),
     ActionSpec("zoom_fit", "&Fit", "&View", ("0",), "fit the chip to the panel"),
     ActionSpec(
+        "map",
+        "&Map of the set",
+        "&View",
+        ("Ctrl+Shift+M",),
+        "show or hide the map of the set (draw on it to select chips)",
+        separator_before=True,
+    ),
+    ActionSpec(
         "predict", "&Predict the rest of the folder", "&Model", ("Ctrl+P",), "", WITH_REVIEW
     ),
     ActionSpec("retrain", "&Retrain on this folder…", "&Model", ("Ctrl+R",), "", WITH_REVIEW, True),

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QStackedWidget
 
 from gui import dialogs
 from gui.actions import accept_id, key_table_html, toggle_id
 from gui.exporting import EXPORTS, export
+from gui.map_view import MapDock
 from gui.menus import build_actions, recent_menu, update_enabled
 from gui.models_dialog import ModelsDialog
 from gui.opener import FolderOpener, OpenRequest
@@ -55,6 +56,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.page)
         self.setCentralWidget(self.stack)
+        self.map_dock = MapDock(self.page, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.map_dock)
 
         self.opener = FolderOpener(self)
         self.opener.opened.connect(self._opened)
@@ -92,6 +95,7 @@ class MainWindow(QMainWindow):
             "zoom_in": page.detail.zoom_in,
             "zoom_out": page.detail.zoom_out,
             "zoom_fit": page.detail.zoom_fit,
+            "map": lambda: self.map_dock.setVisible(not self.map_dock.isVisible()),
             "predict": self.start_prediction,
             "retrain": lambda: self.review and self.retraining.ask(self.review),
             "models": self.show_models,

@@ -89,6 +89,8 @@ class ReviewPage(QWidget):
     message = Signal(str)  # one line for the status bar: what an action just did
     edit_failed = Signal(str)  # an edit the session file refused: nothing was kept
     shown_changed = Signal(int)  # how many chips the grid shows (the filter's result)
+    review_set = Signal(object)  # the Review now shown (None: none), for views beside the page
+    current_changed = Signal(object)  # the current chip's review row (None: none)
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,6 +165,8 @@ class ReviewPage(QWidget):
         events.broken.connect(self._rows_changed)
         events.reloaded.connect(self._everything_changed)
         events.model.connect(self._model_changed)
+        self.review_set.emit(review)
+        self.current_changed.emit(self.current_row())
 
     def _unsubscribe(self) -> None:
         if self.review is None:
@@ -223,6 +227,7 @@ class ReviewPage(QWidget):
         self.review = None
         self.detail.show_chip(None, None)
         self.similar.show_chip(None, None)
+        self.review_set.emit(None)
 
     def _resort(self) -> None:
         placeholder, self._placeholder_row = self._placeholder_row, None
@@ -255,6 +260,20 @@ class ReviewPage(QWidget):
             rows.insert(0, current)  # the current chip decides what a toggle means
         return rows
 
+    def select_rows(self, rows: list[int]) -> None:
+        """Select these chips in the grid (the first becomes current), showing every chip first
+        where the filter hides some: the tag keys then act on all of them."""
+        if self.model is None or not rows:
+            return
+        if any(not self.model.index_of(r).isValid() for r in rows):
+            self.filters.reset()
+        self.select_row(rows[0])
+        flags = QItemSelectionModel.SelectionFlag.Select
+        selection = self.grid.selectionModel()
+        for row in rows[1:]:
+            selection.select(self.model.index_of(row), flags)
+        self.message.emit(f"Selected {which_chips(self.review.names, rows)} on the map")
+
     def select_row(self, row: int | None) -> None:
         if self.model is None or row is None:
             return
@@ -272,6 +291,7 @@ class ReviewPage(QWidget):
         row = self.model.review_row(current)
         self.detail.show_chip(self.review, row)
         self.similar.show_chip(self.review, row)
+        self.current_changed.emit(row)
         self.review.position = self.review.names[row]
 
     def go_to_row(self, row: int) -> None:

@@ -147,6 +147,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         separator_before=True,
     ),
     ActionSpec(
+        "grad_cam",
+        "&Where the model looks",
+        "&View",
+        ("G",),
+        "show or hide where the model sees the chip's most suspect tag (coarse at 32 px)",
+        WITH_REVIEW,
+    ),
+    ActionSpec(
         "predict", "&Predict the rest of the folder", "&Model", ("Ctrl+P",), "", WITH_REVIEW
     ),
     ActionSpec("retrain", "&Retrain on this folder…", "&Model", ("Ctrl+R",), "", WITH_REVIEW, True),

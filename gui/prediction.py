@@ -81,6 +81,11 @@ class PredictionController(QObject):
             self._thread.stop()
             self._thread = None
 
+    def worker_thread(self) -> InferenceThread:
+        """The thread that owns the model: Grad-CAM requests go to it too (gui/grad_cam.py);
+        they wait behind a prediction run in progress."""
+        return self._worker_thread()
+
     def _worker_thread(self) -> InferenceThread:
         if self._thread is None:
             self._thread = InferenceThread(self)

@@ -65,6 +65,17 @@ class PredictionJob:
         return self.cancelled.is_set()
 
 
+@dataclass(frozen=True)
+class CamRequest:
+    """Where does this model see `tag` in this chip (Grad-CAM, model/grad_cam.py)?"""
+
+    model_path: str
+    version: str
+    path: Path
+    tag: str
+    request_id: int = field(default_factory=lambda: next(_run_ids))
+
+
 class InferenceWorker(QObject):
     """Lives in its own QThread. Loads a model once per path and runs one job at a time."""
 
@@ -76,15 +87,45 @@ class InferenceWorker(QObject):
     cancelled = Signal(int)  # run id
     failed = Signal(int, str)  # run id, message
     chip_failed = Signal(int, str, str)  # run id, chip name, reason
+    # request id, (map (grid, grid) in [0, 1], grid) or the reason it could not be made (str)
+    cam_ready = Signal(int, object)
 
     def __init__(self) -> None:
         super().__init__()
         self._classifier = None
         self._model_path: str | None = None
 
+    def _load(self, model_path: str, version: str):
+        from model.classifier import Classifier
+
+        if self._classifier is None or self._model_path != model_path:
+            self._classifier = Classifier.load(model_path)
+            self._model_path = model_path
+        if self._classifier.version != version:
+            raise ChipAuditError(
+                f"{model_path}: the model file is version {self._classifier.version},"
+                f" its card said {version}; choose the model again"
+            )
+        return self._classifier
+
+    @Slot(object)
+    def class_activation(self, request: CamRequest) -> None:
+        """Grad-CAM of one chip and tag, on demand, with the model this thread owns."""
+        from model.chips import decode_rgb
+        from model.grad_cam import class_activation
+
+        try:
+            classifier = self._load(request.model_path, request.version)
+            image = decode_rgb(request.path, classifier.input_size)
+            result: object = class_activation(classifier, image, request.tag)
+        except ChipAuditError as exc:
+            result = str(exc)
+        except Exception as exc:  # the thread must survive anything a model throws
+            result = f"{type(exc).__name__}: {exc}"
+        self.cam_ready.emit(request.request_id, result)
+
     @Slot(object)
     def run(self, job: PredictionJob) -> None:
-        from model.classifier import Classifier
         from model.predicting import predict_paths
 
         run_id = job.run_id
@@ -93,14 +134,7 @@ class InferenceWorker(QObject):
             return
         started = time.monotonic()
         try:
-            if self._classifier is None or self._model_path != job.model_path:
-                self._classifier = Classifier.load(job.model_path)
-                self._model_path = job.model_path
-            if self._classifier.version != job.version:
-                raise ChipAuditError(
-                    f"{job.model_path}: the model file is version {self._classifier.version},"
-                    f" its card said {job.version}; choose the model again"
-                )
+            self._load(job.model_path, job.version)
             self.started.emit(run_id, len(job.paths))
 
             def report(done: int, total: int) -> None:
@@ -140,6 +174,7 @@ class InferenceThread(QObject):
     """Owns the worker and its thread. Jobs queue in the thread's event loop and run in order."""
 
     request = Signal(object)
+    cam_request = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -148,6 +183,7 @@ class InferenceThread(QObject):
         self.worker = InferenceWorker()
         self.worker.moveToThread(self.thread)
         self.request.connect(self.worker.run)
+        self.cam_request.connect(self.worker.class_activation)
         self.thread.start()
 
     def submit(self, job: PredictionJob) -> None:

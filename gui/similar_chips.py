@@ -34,6 +34,10 @@ class SimilarChipsPanel(QWidget):
         self.title = QLabel("<b>Chips like this one</b>")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        # Why the chip's tags are suspect, by the model and by these chips (Review.explain).
+        self.why = QLabel()
+        self.why.setWordWrap(True)
+        self.why.setTextFormat(Qt.TextFormat.RichText)
         self.list = QListWidget()
         self.list.setIconSize(QSize(ICON, ICON))
         self.list.setWordWrap(True)
@@ -47,6 +51,7 @@ class SimilarChipsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
+        layout.addWidget(self.why)
         layout.addWidget(self.summary)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.like)
@@ -62,6 +67,12 @@ class SimilarChipsPanel(QWidget):
             self.summary.setText("Known once the model has seen this chip.")
         else:
             self.summary.setText(f"Tagged: {tag_counts(self.chips)}")
+        reasons = {} if review is None or row is None else review.explain(row)
+        self.why.setText(
+            "<b>Suspect:</b><br>" + "<br>".join(f"{t}: {why}" for t, why in reasons.items())
+            if reasons
+            else ""
+        )
         for chip in self.chips:
             tags = " ".join(chip.tags) if chip.labelled or chip.tags else "(no label)"
             item = QListWidgetItem(f"{chip.name}  ({chip.similarity:.3f})\n{tags}")

@@ -146,6 +146,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_fit", "&Fit", "&View", ("0",), "fit the chip to the panel"),
     ActionSpec("overview", "O&verview of the folder", "&View", separator_before=True),
     ActionSpec(
+        "map",
+        "&Map of the set",
+        "&View",
+        ("Ctrl+Shift+M",),
+        "show or hide the map of the set (draw on it to select chips)",
+        separator_before=True,
+    ),
+    ActionSpec(
+        "grad_cam",
+        "&Where the model looks",
+        "&View",
+        ("G",),
+        "show or hide where the model sees the chip's most suspect tag (coarse at 32 px)",
+        WITH_REVIEW,
+    ),
+    ActionSpec(
         "predict", "&Predict the rest of the folder", "&Model", ("Ctrl+P",), "", WITH_REVIEW
     ),
     ActionSpec("retrain", "&Retrain on this folder…", "&Model", ("Ctrl+R",), "", WITH_REVIEW, True),

@@ -51,6 +51,15 @@ def rgb_to_pixmap(rgb: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
 
 
+def heat_over(rgb: np.ndarray, heat: np.ndarray | None) -> np.ndarray:
+    """The chip with a map in [0, 1] laid over it in red, half see-through where it is 1."""
+    if heat is None or heat.shape != rgb.shape[:2]:
+        return rgb
+    alpha = 0.55 * heat[..., None]
+    red = np.array([255.0, 40.0, 0.0])
+    return np.ascontiguousarray((rgb * (1 - alpha) + red * alpha).astype(np.uint8))
+
+
 class ProbabilityDelegate(QStyledItemDelegate):
     """A bar for the probability, a tick at the tag's threshold."""
 
@@ -166,6 +175,9 @@ class DetailPanel(QWidget):
         self.view_mode.currentIndexChanged.connect(self._show_image)
         self.image = ChipImage()
         self.image.setMinimumSize(260, 260)
+        self.overlay: np.ndarray | None = None  # (h, w) in [0, 1]: where the model looks
+        self.overlay_note = QLabel()
+        self.overlay_note.setWordWrap(True)
         self.violations = QLabel()
         self.violations.setWordWrap(True)
         self.violations.setStyleSheet("color: rgb(200, 100, 0); font-weight: bold;")
@@ -205,6 +217,7 @@ class DetailPanel(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.view_mode, 0, Qt.AlignmentFlag.AlignLeft)
         left_layout.addWidget(self.image, 1)
+        left_layout.addWidget(self.overlay_note)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -231,6 +244,8 @@ class DetailPanel(QWidget):
             self._fill_table()
             return
         if changed_chip:
+            self.overlay = None
+            self.overlay_note.setText("")
             self._load_image()
         self._fill_table()
 
@@ -256,9 +271,15 @@ class DetailPanel(QWidget):
             rgb = tiff_false_colour(self._bands) if nir else tiff_rgb(self._bands)
             self.image.set_pixmap(rgb_to_pixmap(rgb))
         elif getattr(self, "_rgb", None) is not None:
-            self.image.set_pixmap(rgb_to_pixmap(self._rgb))
+            self.image.set_pixmap(rgb_to_pixmap(heat_over(self._rgb, self.overlay)))
         else:
             self.image.set_pixmap(None, f"Cannot show this chip: {getattr(self, '_error', '')}")
+
+    def set_overlay(self, heat: np.ndarray | None, note: str = "") -> None:
+        """Show (or, with None, hide) a map of where the model looks, over the chip."""
+        self.overlay = heat
+        self.overlay_note.setText(note)
+        self._show_image()
 
     def _fill_table(self) -> None:
         chip = None

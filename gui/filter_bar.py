@@ -26,6 +26,7 @@ KIND_LABELS = {
     "model_no_crowd_yes": "Model no, crowd yes",
     "violations": "Rule broken",
     "broken": "Unreadable chips",
+    "near_duplicates": "Look-alikes tagged differently",
 }
 REVIEW_LABELS = {
     "any": "Reviewed or not",
@@ -114,6 +115,11 @@ class FilterBar(QWidget):
         chart_row.setContentsMargins(0, 0, 0, 0)
         self.chart_bar.setStyleSheet("background: rgb(255, 240, 200);")
         self.chart_bar.setVisible(False)
+        # "Chips like the selected ones" (the similar-chips panel sets it); × shows all again.
+        self.like_rows: list[int] = []
+        self.like = QToolButton(toolTip="Showing only chips like the chosen ones; click to end")
+        self.like.clicked.connect(lambda: self.set_like([]))
+        self.like.setVisible(False)
 
         # Two rows: what to show, then how to order it; one row squeezed the search box to nothing.
         self.search.setMinimumWidth(160)
@@ -121,6 +127,7 @@ class FilterBar(QWidget):
         top.addWidget(self.search, 2)
         top.addWidget(self.kind, 1)
         top.addWidget(self.reviewed, 1)
+        top.addWidget(self.like)
         bottom.addWidget(self.tag, 1)
         bottom.addWidget(self.model_says, 1)
         bottom.addWidget(QLabel("Sort:"))
@@ -154,6 +161,7 @@ class FilterBar(QWidget):
             for action in self.model_actions.values():  # "Model calls" hides chips too
                 action.setChecked(False)
             self._set_rows(None, "")
+            self.like_rows = []
         finally:
             for control in controls:
                 control.blockSignals(False)
@@ -167,6 +175,7 @@ class FilterBar(QWidget):
             reviewed=self.reviewed.currentData(),
             tag=self.tag.currentData(),
             above_threshold=chosen,
+            like=list(self.like_rows),
             sort=self.sort.currentData(),
             sort_tag=self.sort_tag.currentData()
             if self.sort.currentData() == "probability"
@@ -185,7 +194,14 @@ class FilterBar(QWidget):
         self.chart_note.setText(f"Chart selection: {label}" if rows is not None else "")
         self.chart_bar.setVisible(rows is not None)
 
+    def set_like(self, rows: list[int]) -> None:
+        """Show only these chips and the chips most like them (none: no such filter)."""
+        self.like_rows = list(rows)
+        self._emit()
+
     def _emit(self) -> None:
+        self.like.setText(f"Like {len(self.like_rows)} chosen chip(s) ×")
+        self.like.setVisible(bool(self.like_rows))
         chosen = [t for t, a in self.model_actions.items() if a.isChecked()]
         self.model_says.setText(
             "Model calls any of: " + ", ".join(chosen) if chosen else MODEL_CALLS_NONE

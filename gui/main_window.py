@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QStackedWid
 from gui import dialogs
 from gui.actions import accept_id, key_table_html, toggle_id
 from gui.exporting import EXPORTS, export, export_charts
+from gui.grad_cam import GradCamView
+from gui.map_view import MapDock
 from gui.menus import build_actions, recent_menu, update_enabled
 from gui.models_dialog import ModelsDialog
 from gui.opener import FolderOpener, OpenRequest
@@ -56,6 +58,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.page)
         self.setCentralWidget(self.stack)
+        self.map_dock = MapDock(self.page, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.map_dock)
 
         self.opener = FolderOpener(self)
         self.opener.opened.connect(self._opened)
@@ -68,6 +72,7 @@ class MainWindow(QMainWindow):
         )
         self.status = StatusWidgets(self.statusBar(), self.predictions)
         self.predictions.ended.connect(lambda _message: self.page.requery_soon())
+        self.grad_cam = GradCamView(self.page, self.predictions, self)
         self.page.shown_changed.connect(self.status.set_shown)
         self.retraining = RetrainFlow(self)
         self.retraining.model_chosen.connect(self.set_active_model)
@@ -106,6 +111,8 @@ class MainWindow(QMainWindow):
             "zoom_in": page.detail.zoom_in,
             "zoom_out": page.detail.zoom_out,
             "zoom_fit": page.detail.zoom_fit,
+            "map": lambda: self.map_dock.setVisible(not self.map_dock.isVisible()),
+            "grad_cam": self.grad_cam.toggle,
             "predict": self.start_prediction,
             "retrain": lambda: self.review and self.retraining.ask(self.review),
             "models": self.show_models,

@@ -82,6 +82,11 @@ class PredictionController(QObject):
             self._thread.stop()
             self._thread = None
 
+    def worker_thread(self) -> InferenceThread:
+        """The thread that owns the model: Grad-CAM requests go to it too (gui/grad_cam.py);
+        they wait behind a prediction run in progress."""
+        return self._worker_thread()
+
     def _worker_thread(self) -> InferenceThread:
         if self._thread is None:
             self._thread = InferenceThread(self)
@@ -106,13 +111,13 @@ class PredictionController(QObject):
         if self._current(run_id):
             self.started.emit(total)
 
-    @Slot(int, object, object)
-    def _batch_ready(self, run_id: int, names: list[str], probs) -> None:
+    @Slot(int, object, object, object)
+    def _batch_ready(self, run_id: int, names: list[str], probs, features) -> None:
         run = self._current(run_id)
         if run is None:
             self.stale_dropped.emit(len(names))
             return
-        run.review.add_predictions(names, probs, run.job.version)
+        run.review.add_predictions(names, probs, run.job.version, features)
 
     @Slot(int, int, int, float)
     def _progress(self, run_id: int, done: int, total: int, rate: float) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from gui.chip_grid import GRID_LEGEND, ChipListModel, make_grid_view
 from gui.detail_panel import DetailPanel
 from gui.filter_bar import FilterBar
+from gui.similar_chips import SimilarChipsPanel
 from gui.workers import ThumbnailLoader
 from model.errors import ChipAuditError
 from model.review import ChipQuery, Review
@@ -88,6 +89,8 @@ class ReviewPage(QWidget):
     message = Signal(str)  # one line for the status bar: what an action just did
     edit_failed = Signal(str)  # an edit the session file refused: nothing was kept
     shown_changed = Signal(int)  # how many chips the grid shows (the filter's result)
+    review_set = Signal(object)  # the Review now shown (None: none), for views beside the page
+    current_changed = Signal(object)  # the current chip's review row (None: none)
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,6 +102,9 @@ class ReviewPage(QWidget):
         self.grid = make_grid_view(THUMB)
         self.detail = DetailPanel()
         self.detail.toggle_requested.connect(self.toggle_tag)
+        self.similar = SimilarChipsPanel(self.thumbnails)
+        self.similar.chip_chosen.connect(self.go_to_row)
+        self.similar.like_requested.connect(lambda: self.filters.set_like(self.selected_rows()))
         self.filters.changed.connect(self.apply_query)
         # Enter or Escape in the name filter hands the keyboard back to the grid, where the
         # review keys work.
@@ -121,8 +127,13 @@ class ReviewPage(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self.similar)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(2, 1)
+        # Never squeezed away, also where a layout saved before this panel existed is restored.
+        self.similar.setMinimumWidth(200)
+        self.splitter.setCollapsible(2, False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.notice)
@@ -162,6 +173,8 @@ class ReviewPage(QWidget):
         events.broken.connect(self._rows_changed)
         events.reloaded.connect(self._everything_changed)
         events.model.connect(self._model_changed)
+        self.review_set.emit(review)
+        self.current_changed.emit(self.current_row())
 
     def _unsubscribe(self) -> None:
         if self.review is None:
@@ -179,6 +192,7 @@ class ReviewPage(QWidget):
         current = self.current_row()
         if current is not None and current in set(rows):
             self.detail.show_chip(self.review, current)
+            self.similar.show_chip(self.review, current)
 
     def _predictions_changed(self, rows: list[int]) -> None:
         self._rows_changed(rows)
@@ -191,6 +205,7 @@ class ReviewPage(QWidget):
         if self.model is not None:
             self.model.refresh_rows(None)
         self.detail.show_chip(self.review, self.current_row())
+        self.similar.show_chip(self.review, self.current_row())
 
     def _model_changed(self, card) -> None:
         # Every chip's marks may have changed (another model, a threshold dragged): repaint the
@@ -212,6 +227,7 @@ class ReviewPage(QWidget):
             self.select_row(int(self.model.order[0]))
         else:
             self.detail.show_chip(self.review, None)
+            self.similar.show_chip(self.review, None)
 
     def requery_soon(self) -> None:
         self._requery.start()
@@ -233,6 +249,8 @@ class ReviewPage(QWidget):
         self._unsubscribe()
         self.review = None
         self.detail.show_chip(None, None)
+        self.similar.show_chip(None, None)
+        self.review_set.emit(None)
 
     def _resort(self) -> None:
         placeholder, self._placeholder_row = self._placeholder_row, None
@@ -265,6 +283,20 @@ class ReviewPage(QWidget):
             rows.insert(0, current)  # the current chip decides what a toggle means
         return rows
 
+    def select_rows(self, rows: list[int]) -> None:
+        """Select these chips in the grid (the first becomes current), showing every chip first
+        where the filter hides some: the tag keys then act on all of them."""
+        if self.model is None or not rows:
+            return
+        if any(not self.model.index_of(r).isValid() for r in rows):
+            self.filters.reset()
+        self.select_row(rows[0])
+        flags = QItemSelectionModel.SelectionFlag.Select
+        selection = self.grid.selectionModel()
+        for row in rows[1:]:
+            selection.select(self.model.index_of(row), flags)
+        self.message.emit(f"Selected {which_chips(self.review.names, rows)} on the map")
+
     def select_row(self, row: int | None) -> None:
         if self.model is None or row is None:
             return
@@ -281,9 +313,19 @@ class ReviewPage(QWidget):
             return
         row = self.model.review_row(current)
         self.detail.show_chip(self.review, row)
+        self.similar.show_chip(self.review, row)
+        self.current_changed.emit(row)
         # Where the reviewer is, kept in the session a moment after they stop moving: a disk
         # write per arrow key would stall the window, and a lost position costs nothing.
         self._position_timer.start()
+
+    def go_to_row(self, row: int) -> None:
+        """Make a chip current, showing every chip first where the filter hides it."""
+        if self.model is None:
+            return
+        if not self.model.index_of(row).isValid():
+            self.filters.reset()
+        self.select_row(row)
 
     # --- edits ----------------------------------------------------------------------------
     def _edit(self, make: Callable[[], list[Change]], verb: str = "") -> list[Change] | None:

@@ -65,28 +65,88 @@ class PredictionJob:
         return self.cancelled.is_set()
 
 
+@dataclass(frozen=True)
+class CamRequest:
+    """Where does this model see `tag` in this chip (Grad-CAM, model/grad_cam.py)?"""
+
+    model_path: str
+    version: str
+    path: Path
+    tag: str
+    request_id: int = field(default_factory=lambda: next(_run_ids))
+
+
 class InferenceWorker(QObject):
     """Lives in its own QThread. Loads a model once per path and runs one job at a time."""
 
     started = Signal(int, int)  # run id, total chips
-    batch_ready = Signal(int, object, object)  # run id, names, probs (n, 17)
+    # run id, names, probs (n, 17), pooled features (n, d) of the same pass (None with TTA)
+    batch_ready = Signal(int, object, object, object)
     progress = Signal(int, int, int, float)  # run id, done, total, chips per second
     finished = Signal(int, float)  # run id, seconds
     cancelled = Signal(int)  # run id
     failed = Signal(int, str)  # run id, message
     chip_failed = Signal(int, str, str)  # run id, chip name, reason
     precision_chosen = Signal(int, str)  # run id, "int8" or "fp32", with any fallback's reason
+    # request id, (map (grid, grid) in [0, 1], grid) or the reason it could not be made (str)
+    cam_ready = Signal(int, object)
 
     def __init__(self) -> None:
         super().__init__()
         self._classifier = None
         self._model_path: str | None = None
         self._notes: list[str] = []  # why the predictor fell back to float32, if it did
+        self._keras_model = None  # Grad-CAM's float32 network when the predictor is the twin
+
+    def _load(self, model_path: str, version: str):
+        """The predictor for this model, loaded once per path: the command line's choice (the
+        int8 twin where it runs, else float32). A missing twin is not made here: that would
+        hold the run a minute or two unannounced."""
+        from model.predictor import open_predictor
+
+        if self._classifier is None or self._model_path != model_path:
+            self._notes = []
+            self._classifier = open_predictor(
+                model_path, "auto", self._notes.append, make_missing=False
+            )
+            self._model_path = model_path
+        if self._classifier.version != version:
+            raise ChipAuditError(
+                f"{model_path}: the model file is version {self._classifier.version},"
+                f" its card said {version}; choose the model again"
+            )
+        return self._classifier
+
+    def _keras(self, model_path: str, version: str):
+        """The float32 Keras network, for what needs gradients (Grad-CAM): the twin has none."""
+        predictor = self._load(model_path, version)
+        if predictor.precision == "fp32":
+            return predictor
+        from model.classifier import Classifier
+
+        if self._keras_model is None or self._keras_model.path != Path(model_path):
+            self._keras_model = Classifier.load(model_path)
+        return self._keras_model
+
+    @Slot(object)
+    def class_activation(self, request: CamRequest) -> None:
+        """Grad-CAM of one chip and tag, on demand, with the model this thread owns."""
+        from model.chips import decode_rgb
+        from model.grad_cam import class_activation
+
+        try:
+            classifier = self._keras(request.model_path, request.version)
+            image = decode_rgb(request.path, classifier.input_size)
+            result: object = class_activation(classifier, image, request.tag)
+        except ChipAuditError as exc:
+            result = str(exc)
+        except Exception as exc:  # the thread must survive anything a model throws
+            result = f"{type(exc).__name__}: {exc}"
+        self.cam_ready.emit(request.request_id, result)
 
     @Slot(object)
     def run(self, job: PredictionJob) -> None:
         from model.predicting import predict_paths
-        from model.predictor import open_predictor
 
         run_id = job.run_id
         if job.cancelled.is_set():  # superseded while it waited behind the previous run
@@ -94,37 +154,30 @@ class InferenceWorker(QObject):
             return
         started = time.monotonic()
         try:
-            if self._classifier is None or self._model_path != job.model_path:
-                # The command line's path: the int8 twin where it runs, else float32. A missing
-                # twin is not made here: that would hold the run a minute or two unannounced.
-                self._notes = []
-                self._classifier = open_predictor(
-                    job.model_path, "auto", self._notes.append, make_missing=False
-                )
-                self._model_path = job.model_path
+            self._load(job.model_path, job.version)
             self.precision_chosen.emit(
                 run_id, "; ".join([self._classifier.precision, *self._notes])
             )
-            if self._classifier.version != job.version:
-                raise ChipAuditError(
-                    f"{job.model_path}: the model file is version {self._classifier.version},"
-                    f" its card said {job.version}; choose the model again"
-                )
             self.started.emit(run_id, len(job.paths))
 
             def report(done: int, total: int) -> None:
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.progress.emit(run_id, done, total, rate)
 
+            def send(names, probs, features=None) -> None:
+                pooled = None if features is None else np.array(features, dtype=np.float16)
+                self.batch_ready.emit(run_id, list(names), np.array(probs), pooled)
+
+            # Features come from the same forward pass (the map, similar chips); TTA averages 8
+            # passes and has none.
             result = predict_paths(
                 self._classifier,
                 job.paths,
                 job.tta,
                 report,
                 job.should_stop,
-                on_batch=lambda names, probs: self.batch_ready.emit(
-                    run_id, list(names), np.array(probs)
-                ),
+                on_batch=send,
+                features=not job.tta,
             )
             for error in result.errors:
                 self.chip_failed.emit(run_id, Path(error.path).stem, error.reason)
@@ -144,6 +197,7 @@ class InferenceThread(QObject):
     """Owns the worker and its thread. Jobs queue in the thread's event loop and run in order."""
 
     request = Signal(object)
+    cam_request = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -152,6 +206,7 @@ class InferenceThread(QObject):
         self.worker = InferenceWorker()
         self.worker.moveToThread(self.thread)
         self.request.connect(self.worker.run)
+        self.cam_request.connect(self.worker.class_activation)
         self.thread.start()
 
     def submit(self, job: PredictionJob) -> None:

@@ -1,4 +1,4 @@
-"""The command line: predict, evaluate, train, info. `main.py` dispatches here.
+"""The command line: predict, evaluate, audit, train, info. `main.py` dispatches here.
 
 Exit codes: 0 success, 2 a user's mistake (one line on stderr, no traceback), 130 on Ctrl+C.
 """
@@ -140,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path)
     p.add_argument("--folder", type=Path, help="its training chips (default: its card's folder)")
     p.add_argument("--labels", type=Path, help="their labels CSV (default: its card's)")
+
+    p = sub.add_parser(
+        "audit",
+        help="every labelled chip with its suspicion and suspect tags, most suspect first",
+    )
+    p.add_argument("folder", type=Path)
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--out", type=Path, help="CSV to write (default: stdout)")
+    p.add_argument("--json", action="store_true", help="JSON instead of CSV")
 
     p = sub.add_parser("info", help="show a model's card")
     p.add_argument("--model", type=Path)
@@ -313,6 +323,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from model.auditing import audit_folder, level_counts, suspects_csv, suspects_json
+    from model.files import atomic_write_text
+
+    found, errors = audit_folder(args.folder, args.labels, args.model, ProgressLine("audit"))
+    text = suspects_json(found) + "\n" if args.json else suspects_csv(found)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.out, text)
+    _report_skipped(errors)
+    levels = level_counts(found)
+    print(
+        f"audited {count(len(found), 'labelled chip')}: {levels['high']} high, "
+        f"{levels['medium']} medium, {levels['low']} low",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from model.training import TrainConfig, TrainEvent, train
 
@@ -410,6 +440,7 @@ COMMANDS = {
     "make-twin": cmd_make_twin,
     "info": cmd_info,
     "predict": cmd_predict,
+    "audit": cmd_audit,
     "evaluate": cmd_evaluate,
     "train": cmd_train,
     "tune-thresholds": cmd_tune_thresholds,

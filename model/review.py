@@ -21,6 +21,7 @@ from model.audit import (
     disagreement_kinds,
     suspect_order,
     suspicion_levels,
+    tag_reason,
     tag_suspicion,
 )
 from model.card import DEFAULT_THRESHOLD, ModelCard
@@ -30,6 +31,13 @@ from model.events import EventGroup
 from model.files import atomic_write_text
 from model.labels import format_labels, read_labels
 from model.metrics import decide, rows_a_threshold_moves
+from model.neighbours import (
+    Neighbours,
+    disagreeing_duplicates,
+    nearest,
+    neighbour_share,
+    unit_rows,
+)
 from model.session import (
     META_LABELS,
     META_POSITION,
@@ -40,7 +48,15 @@ from model.session import (
 from model.tags import TAG_INDEX, TAGS, WEATHER_TAGS, rule_violations, violation_counts
 
 SORTS = ("suspicion", "name", "probability")
-KINDS = ("all", "disagreements", "model_yes_crowd_no", "model_no_crowd_yes", "violations", "broken")
+KINDS = (
+    "all",
+    "disagreements",
+    "model_yes_crowd_no",
+    "model_no_crowd_yes",
+    "violations",
+    "broken",
+    "near_duplicates",  # near-identical to another labelled chip whose tags differ
+)
 REVIEW_STATES = ("any", "unreviewed", "reviewed", "changed")
 NO_LABELS = "none"  # the session's labels when the user chose to review without any
 # What the review announces (model/events.py); every one is emitted on the thread that changed
@@ -102,6 +118,7 @@ class ChipQuery:
     sort_tag: str | None = None  # for sort == "probability"
     rows: frozenset[int] | None = None  # only these chips (a chart's bar or cell was clicked)
     rows_label: str = ""  # what those are, for the filter bar: "clear + primary (27,668)"
+    like: list[int] = field(default_factory=list)  # chips like these rows (and the rows)
 
 
 def find_labels_csv(folder: str | os.PathLike[str]) -> Path | None:
@@ -179,6 +196,10 @@ class Review:
         self._tag_suspicion: np.ndarray | None = None
         self._suspicion: np.ndarray | None = None
         self._badges: Badges | None = None
+        # The network's pooled features per chip (float16, as stored), NaN until predicted.
+        self.features: np.ndarray | None = None
+        self._unit: np.ndarray | None = None  # the features scaled to length 1, for cosine
+        self._duplicates: list[tuple[int, int, float]] | None = None
 
     def close(self) -> None:
         """Close the session; subscribers are dropped so nothing reaches a closed review."""
@@ -193,6 +214,7 @@ class Review:
         self._tag_suspicion = None
         self._suspicion = None
         self._badges = None
+        self._duplicates = None
 
     # --- model -------------------------------------------------------------------------
     def set_model(self, card: ModelCard) -> int:
@@ -204,6 +226,12 @@ class Review:
         names = [n for n in cached if n in self.index]
         if names:
             self._put(names, np.stack([cached[n] for n in names]))
+        self.features = None
+        self._unit = None
+        stored = self.session.load_features(card.version)
+        with_features = [n for n in stored if n in self.index]
+        if with_features:
+            self._put_features(with_features, np.stack([stored[n] for n in with_features]))
         self.calls = self._decide(self.probs)
         self._changed()
         self.events.model.emit(card=card)
@@ -241,13 +269,23 @@ class Review:
         missing = np.isnan(self.probs[:, 0])
         return [p for p, m in zip(self.paths, missing) if m and p.stem not in self.broken]
 
-    def add_predictions(self, names: list[str], probs: np.ndarray, version: str) -> list[int]:
-        """Take a batch of predictions made by model `version`, save it in the session (the one
-        writer of predictions) and announce it; returns the rows it touched. A batch from any
-        other model than the one in use is refused (empty list): it must never be shown."""
+    def add_predictions(
+        self,
+        names: list[str],
+        probs: np.ndarray,
+        version: str,
+        features: np.ndarray | None = None,
+    ) -> list[int]:
+        """Take a batch of predictions made by model `version` (with the pooled features of the
+        same pass, if given), save it in the session (the one writer of predictions) and announce
+        it; returns the rows it touched. A batch from any other model than the one in use is
+        refused (empty list): it must never be shown."""
         if self.card is None or version != self.card.version:
             return []
         self.session.store_predictions(version, names, probs)
+        if features is not None:
+            self.session.store_features(version, names, features)
+            self._put_features(names, features)
         rows = self._put(names, probs)
         self.events.predictions.emit(rows=rows)
         return rows
@@ -259,6 +297,88 @@ class Review:
         self.calls[rows] = self._decide(self.probs[rows])
         self._changed()
         return rows
+
+    def _put_features(self, names: list[str], features: np.ndarray) -> None:
+        features = np.asarray(features, dtype=np.float16)
+        if self.features is None or self.features.shape[1] != features.shape[1]:
+            self.features = np.full((len(self.names), features.shape[1]), np.nan, np.float16)
+        rows = [self.index[n] for n in names if n in self.index]
+        keep = [k for k, n in enumerate(names) if n in self.index]
+        self.features[rows] = features[keep]
+        self._duplicates = None
+        self._unit = None
+
+    def unit_features(self) -> np.ndarray | None:
+        """The features scaled to length 1 (float32; zero rows where none), kept until more
+        features arrive: a question about one chip then costs one product."""
+        if self.features is not None and self._unit is None:
+            self._unit = unit_rows(self.features)
+        return self._unit
+
+    @property
+    def has_features(self) -> np.ndarray:
+        """Which chips have features from the model in use."""
+        if self.features is None:
+            return np.zeros(len(self.names), dtype=bool)
+        return ~np.isnan(self.features[:, 0])
+
+    def similar(self, rows: Iterable[int], k: int = 10) -> Neighbours:
+        """Each row's k most alike chips (cosine on the features), among chips with features."""
+        rows = np.asarray(list(rows), dtype=np.int64)
+        if self.features is None:
+            return nearest(np.zeros((len(self.names), 1), np.float32), k, rows)
+        return nearest(self.unit_features(), k, rows, self.has_features, unit=True)
+
+    def near_duplicates(self, k: int = 5) -> list[tuple[int, int, float]]:
+        """Labelled chips near-identical to another labelled chip whose tags now differ: pairs
+        (row, row, similarity), most alike first."""
+        if self._duplicates is None:
+            have = np.flatnonzero(self.has_features & self.has_label)
+            if len(have) < 2:
+                self._duplicates = []
+            else:
+                neighbours = nearest(
+                    self.unit_features(), k, have, self.has_features & self.has_label, unit=True
+                )
+                full = Neighbours(
+                    np.full((len(self.names), k), -1, np.int64),
+                    np.full((len(self.names), k), -np.inf, np.float32),
+                )
+                full.index[have], full.similarity[have] = neighbours.index, neighbours.similarity
+                self._duplicates = disagreeing_duplicates(full, self.current, self.has_label)
+        return self._duplicates
+
+    def neighbour_shares(self, rows: Iterable[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """(share (m, 17), count (m,)): for each row, the share of its k most alike labelled
+        chips that carry each tag now, and how many such chips it has (0 without features)."""
+        rows = np.asarray(list(rows), dtype=np.int64)
+        if self.features is None:
+            return np.full((len(rows), len(TAGS)), np.nan, np.float32), np.zeros(len(rows), int)
+        found = nearest(
+            self.unit_features(), k, rows, self.has_features & self.has_label, unit=True
+        )
+        return neighbour_share(found, self.current)
+
+    def explain(
+        self, i: int, share: np.ndarray | None = None, count: int | None = None, k: int = 10
+    ) -> dict[str, str]:
+        """Why each of the chip's suspect tags is suspect, most suspect first, in words: the
+        model's probability and what its k most alike labelled chips say ("model 0.03; 9 of 10
+        similar chips lack it"). `share` and `count` (one row of `neighbour_shares`) save the
+        search when many chips are explained at once."""
+        scores = tag_suspicion(self.probs[i : i + 1], self.current[i : i + 1], self.thresholds)[0]
+        if not self.has_label[i] or not scores.any():
+            return {}
+        if share is None:
+            shares, counts = self.neighbour_shares([i], k)
+            share, count = shares[0], int(counts[0])
+        return {
+            TAGS[t]: tag_reason(
+                TAGS[t], float(self.probs[i, t]), bool(self.current[i, t] > 0.5), share, count
+            )
+            for t in np.argsort(-scores, kind="stable")
+            if scores[t] > 0
+        }
 
     def _decide(self, probs: np.ndarray) -> np.ndarray:
         rule = self.card.weather_rule == "argmax" if self.card else False
@@ -434,6 +554,11 @@ class Review:
                 keep &= self.violation_counts() > 0
             elif q.kind == "broken":
                 keep &= np.array([name in self.broken for name in self.names], dtype=bool)
+            elif q.kind == "near_duplicates":
+                twins = np.zeros(n, dtype=bool)
+                for a, b, _ in self.near_duplicates():
+                    twins[[a, b]] = True
+                keep &= twins
         if q.reviewed != "any":
             if q.reviewed == "reviewed":
                 keep &= self.reviewed
@@ -450,6 +575,12 @@ class Review:
             chosen = np.zeros(n, dtype=bool)
             chosen[[i for i in q.rows if 0 <= i < n]] = True
             keep &= chosen
+        if q.like:
+            like = np.zeros(n, dtype=bool)
+            like[q.like] = True
+            found = self.similar(q.like).index
+            like[found[found >= 0]] = True
+            keep &= like
         rows = np.flatnonzero(keep)
         if q.sort == "suspicion":
             return rows[suspect_order(self.suspicion()[rows])]

@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS predictions (
     probs BLOB NOT NULL,
     PRIMARY KEY (model_version, chip)
 );
+-- The network's pooled features per chip, from the same pass as its probabilities (the map,
+-- similar chips, the neighbours' vote). float16: half the space of float32, and cosine
+-- similarities move by under 1e-3, which leaves every neighbour list as float32 makes it.
+CREATE TABLE IF NOT EXISTS features (
+    model_version TEXT NOT NULL,
+    chip TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_version, chip)
+);
 """
 
 
@@ -274,6 +283,23 @@ class ReviewSession:
             "SELECT chip, probs FROM predictions WHERE model_version=?", (model_version,)
         )
         return {chip: np.frombuffer(blob, dtype=np.float32) for chip, blob in rows}
+
+    def store_features(self, model_version: str, names: list[str], features: np.ndarray) -> None:
+        """Each chip's pooled features, kept as float16 (see the table's note)."""
+        rows = [
+            (model_version, n, np.asarray(f, np.float16).tobytes()) for n, f in zip(names, features)
+        ]
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO features(model_version, chip, vector) VALUES (?,?,?)",
+                rows,
+            )
+
+    def load_features(self, model_version: str) -> dict[str, np.ndarray]:
+        rows = self.db.execute(
+            "SELECT chip, vector FROM features WHERE model_version=?", (model_version,)
+        )
+        return {chip: np.frombuffer(blob, dtype=np.float16) for chip, blob in rows}
 
 
 class _Transaction:

@@ -28,19 +28,23 @@ pytestmark = pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="no bundled 
 
 
 class Gate:
-    """Holds every call of Classifier.predict_batch until opened; says when one is waiting."""
+    """Holds every batch the network is given (Classifier.predict_batch, and
+    predict_batch_with_features, which the window's runs use) until opened; says when one is
+    waiting."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.open_ = threading.Event()
         self.waiting = threading.Event()
-        original = Classifier.predict_batch
+        for method in ("predict_batch", "predict_batch_with_features"):
+            monkeypatch.setattr(Classifier, method, self._gated(getattr(Classifier, method)))
 
-        def gated(classifier, images, tta: bool = False):
+    def _gated(self, original):
+        def gated(classifier, images, *args, **kwargs):
             self.waiting.set()
             assert self.open_.wait(120), "the gate was never opened"
-            return original(classifier, images, tta)
+            return original(classifier, images, *args, **kwargs)
 
-        monkeypatch.setattr(Classifier, "predict_batch", gated)
+        return gated
 
     def close(self) -> None:
         self.waiting.clear()

@@ -1,0 +1,335 @@
+"""The map of the set (View > Map of the set): every chip as a point placed by its features
+(model/map_view.py), coloured by a chosen tag's crowd label, model call, disagreement or the
+chip's suspicion. A lasso or rectangle drawn on it selects those chips in the grid (where the tag
+keys then act on all of them); the current chip is ringed.
+
+Layouts are computed off the window's thread: PCA at once, then UMAP where umap-learn is
+installed. A layout computed for an older state of the review (another folder, fewer features)
+is dropped when it arrives.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from model.map_view import (
+    COLOUR_MODES,
+    UMAP_MISSING,
+    colouring,
+    in_polygon,
+    in_rectangle,
+    pca_layout,
+    umap_layout,
+)
+from model.review import Review
+from model.tags import TAGS
+
+MODE_LABELS = {
+    "crowd": "the crowd's tag",
+    "model": "the model's call",
+    "disagreement": "disagreement",
+    "suspicion": "suspicion (any tag)",
+}
+PALETTES = {  # one colour per category, in the order model/map_view.py names them
+    "crowd": ("#b0b0b0", "#4a78c2", "#e8730c"),
+    "model": ("#b0b0b0", "#4a78c2", "#e8730c"),
+    "disagreement": ("#b0b0b0", "#4a78c2", "#d62728", "#9c27b0"),
+    "suspicion": ("#b0b0b0", "#f2c94c", "#f2994a", "#d62728"),
+}
+SELECT_MODES = ("lasso", "rectangle", "pan")
+_generations = itertools.count(1)
+
+
+class _LayoutSignals(QObject):
+    ready = Signal(int, str, object)  # generation, "PCA" or "UMAP", (n, 2) array
+    note = Signal(int, str)  # generation, one line to show (UMAP missing or failed)
+
+
+class _LayoutJob(QRunnable):
+    def __init__(self, signals: _LayoutSignals, generation: int, features: np.ndarray) -> None:
+        super().__init__()
+        self.signals, self.generation, self.features = signals, generation, features
+
+    def run(self) -> None:
+        try:
+            self.signals.ready.emit(self.generation, "PCA", pca_layout(self.features))
+            try:
+                xy = umap_layout(self.features)
+            except ImportError:
+                self.signals.note.emit(self.generation, UMAP_MISSING)
+                return
+            self.signals.ready.emit(self.generation, "UMAP", xy)
+        except RuntimeError:
+            return  # the window closed while this ran: nobody is waiting
+        except Exception as exc:  # a layout must never take the app down
+            self.signals.note.emit(self.generation, f"layout failed: {type(exc).__name__}: {exc}")
+
+
+class SelectingViewBox(pg.ViewBox):
+    """A view box on which a left drag draws a lasso or a rectangle (or pans, in pan mode)."""
+
+    shape_drawn = Signal(str, object)  # mode, (m, 2) polygon or (2, 2) corners in data units
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.select_mode = "lasso"
+        self._path: list[tuple[float, float]] = []
+        self.outline = pg.PlotCurveItem(
+            pen=pg.mkPen("#222222", width=1, style=Qt.PenStyle.DashLine)
+        )
+        self.addItem(self.outline, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if self.select_mode == "pan" or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        here = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            self._path = [(start.x(), start.y())]
+        if (here.x(), here.y()) != self._path[-1]:  # the release repeats the last move
+            self._path.append((here.x(), here.y()))
+        shape = self._shape()
+        closed = np.vstack([shape, shape[:1]])
+        self.outline.setData(closed[:, 0], closed[:, 1])
+        if ev.isFinish():
+            self.outline.setData([], [])
+            corners = np.array([self._path[0], self._path[-1]])
+            self.shape_drawn.emit(self.select_mode, corners if self.is_rect() else shape)
+            self._path = []
+
+    def is_rect(self) -> bool:
+        return self.select_mode == "rectangle"
+
+    def _shape(self) -> np.ndarray:
+        if self.is_rect():
+            (xa, ya), (xb, yb) = self._path[0], self._path[-1]
+            return np.array([(xa, ya), (xb, ya), (xb, yb), (xa, yb)])
+        return np.array(self._path)
+
+
+class MapView(QWidget):
+    """The map for one review at a time."""
+
+    rows_selected = Signal(object)  # review rows inside the drawn shape
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.review: Review | None = None
+        self.xy: np.ndarray | None = None
+        self.layout_kind = ""
+        self.generation = 0
+        self.current: int | None = None
+        self.selected = np.zeros(0, dtype=np.int64)
+        self._features_seen = -1
+        self.mode = QComboBox(toolTip="What the colours show")
+        for key in COLOUR_MODES:
+            self.mode.addItem(MODE_LABELS[key], key)
+        self.tag = QComboBox(toolTip="The tag the colours are about")
+        for tag in TAGS:
+            self.tag.addItem(tag, tag)
+        self.tag.setCurrentText("road")
+        self.select = QComboBox(toolTip="What a drag with the left button does")
+        for key in SELECT_MODES:
+            self.select.addItem(f"Drag: {key}", key)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.box = SelectingViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.box, background="w")
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.box.setAspectLocked(False)
+        self.points: list[pg.ScatterPlotItem] = []
+        self.chosen = pg.ScatterPlotItem(
+            size=9, pen=pg.mkPen("#000000", width=1.5), brush=None, pxMode=True
+        )
+        self.ring = pg.ScatterPlotItem(
+            size=22, pen=pg.mkPen("#000000", width=3), brush=None, pxMode=True
+        )
+        self.box.addItem(self.chosen)
+        self.box.addItem(self.ring)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Colour by"))
+        controls.addWidget(self.mode, 1)
+        controls.addWidget(self.tag, 1)
+        controls.addWidget(self.select, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.note)
+        self.mode.currentIndexChanged.connect(self.recolour)
+        self.tag.currentIndexChanged.connect(self.recolour)
+        self.select.currentIndexChanged.connect(
+            lambda: setattr(self.box, "select_mode", self.select.currentData())
+        )
+        self.box.shape_drawn.connect(self.select_shape)
+        self.signals = _LayoutSignals(self)
+        self.signals.ready.connect(self._layout_ready)
+        self.signals.note.connect(self._layout_note)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        # Predictions arrive in batches: lay out again once they pause, recolour soon after edits.
+        self._relayout = QTimer(self, singleShot=True, interval=1500)
+        self._relayout.timeout.connect(self.compute_layout)
+        self._recolour = QTimer(self, singleShot=True, interval=200)
+        self._recolour.timeout.connect(self.recolour)
+
+    # --- the review -----------------------------------------------------------------------
+    def set_review(self, review: Review | None) -> None:
+        if self.review is not None:
+            self.review.events.edited.disconnect(self._edited)
+            self.review.events.predictions.disconnect(self._predicted)
+            self.review.events.model.disconnect(self._predicted)
+            self.review.events.reloaded.disconnect(self._edited)
+        self.review = review
+        self.xy, self.layout_kind, self.current = None, "", None
+        self.selected = np.zeros(0, dtype=np.int64)
+        self._features_seen = -1
+        self._draw()
+        if review is not None:
+            review.events.edited.connect(self._edited)
+            review.events.predictions.connect(self._predicted)
+            review.events.model.connect(self._predicted)
+            review.events.reloaded.connect(self._edited)
+            if self.isVisible():
+                self.compute_layout()
+
+    def _edited(self, **_info) -> None:
+        self._recolour.start()
+
+    def _predicted(self, **_info) -> None:
+        self._recolour.start()
+        if self.isVisible():
+            self._relayout.start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.review is not None and self._features_seen != int(self.review.has_features.sum()):
+            self.compute_layout()
+
+    def compute_layout(self) -> None:
+        """Start laying out the chips with features now (off this thread)."""
+        review = self.review
+        if review is None or review.features is None:
+            self.note.setText("The map appears once the model has seen the chips.")
+            return
+        have = int(review.has_features.sum())
+        if have == self._features_seen:
+            return
+        self._features_seen = have
+        self.generation = next(_generations)
+        self.note.setText(f"Laying out {have:,} chips…")
+        self.pool.start(_LayoutJob(self.signals, self.generation, review.features.copy()))
+
+    def _layout_ready(self, generation: int, kind: str, xy: np.ndarray) -> None:
+        if generation != self.generation or self.review is None or len(xy) != len(self.review):
+            return
+        self.xy, self.layout_kind = xy, kind
+        more = " UMAP follows." if kind == "PCA" else ""
+        self.note.setText(f"{kind} of the network's features.{more}")
+        self._draw()
+        self.box.autoRange()
+
+    def _layout_note(self, generation: int, text: str) -> None:
+        if generation == self.generation:
+            self.note.setText(text)
+
+    # --- drawing --------------------------------------------------------------------------
+    def recolour(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        for item in self.points:
+            self.box.removeItem(item)
+        self.points = []
+        review, xy = self.review, self.xy
+        if review is None or xy is None:
+            self.legend.setText("")
+            self.chosen.setData([], [])
+            self.ring.setData([], [])
+            return
+        mode = self.mode.currentData()
+        colours = colouring(review, mode, self.tag.currentData())
+        palette = PALETTES[mode]
+        placed = ~np.isnan(xy[:, 0])
+        legend = []
+        for k, name in enumerate(colours.names):
+            rows = np.flatnonzero(placed & (colours.category == k))
+            legend.append(f"<span style='color:{palette[k]}'>●</span> {name} ({len(rows):,})")
+            if not len(rows):
+                continue
+            item = pg.ScatterPlotItem(
+                x=xy[rows, 0],
+                y=xy[rows, 1],
+                size=5,
+                pen=None,
+                brush=pg.mkBrush(palette[k]),
+                pxMode=True,
+                data=rows,
+            )
+            item.setZValue(k)  # the rarer, more telling categories on top
+            self.box.addItem(item)
+            self.points.append(item)
+        self.legend.setText("&nbsp;&nbsp;".join(legend))
+        self.chosen.setZValue(10)
+        self.ring.setZValue(11)
+        self._draw_marks()
+
+    def _draw_marks(self) -> None:
+        xy = self.xy
+        if xy is None:
+            return
+        chosen = self.selected[~np.isnan(xy[self.selected, 0])] if len(self.selected) else []
+        self.chosen.setData(xy[chosen, 0], xy[chosen, 1]) if len(chosen) else self.chosen.setData(
+            [], []
+        )
+        row = self.current
+        if row is not None and not np.isnan(xy[row, 0]):
+            self.ring.setData([xy[row, 0]], [xy[row, 1]])
+        else:
+            self.ring.setData([], [])
+
+    def set_current(self, row: int | None) -> None:
+        """Ring the chip the grid is on."""
+        self.current = row
+        self._draw_marks()
+
+    def ring_position(self) -> tuple[float, float] | None:
+        data = self.ring.getData()
+        return (float(data[0][0]), float(data[1][0])) if len(data[0]) else None
+
+    # --- selecting ------------------------------------------------------------------------
+    def select_shape(self, mode: str, shape: np.ndarray) -> None:
+        """Select the chips inside a drawn lasso (polygon) or rectangle (two corners)."""
+        if self.xy is None:
+            return
+        inside = (
+            in_rectangle(self.xy, *shape) if mode == "rectangle" else in_polygon(self.xy, shape)
+        )
+        self.selected = np.flatnonzero(inside)
+        self._draw_marks()
+        self.rows_selected.emit([int(i) for i in self.selected])
+
+
+class MapDock(QDockWidget):
+    """The map in a dock of the window, linked to the review page both ways."""
+
+    def __init__(self, page, parent=None) -> None:
+        super().__init__("Map of the set", parent)
+        self.setObjectName("map_dock")
+        self.view = MapView()
+        self.setWidget(self.view)
+        page.review_set.connect(self.view.set_review)
+        page.current_changed.connect(self.view.set_current)
+        self.view.rows_selected.connect(page.select_rows)
+        self.hide()

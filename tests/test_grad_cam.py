@@ -1,0 +1,87 @@
+"""Where the model looks: Grad-CAM on the last convolutions with a 4 x 4 grid, shown over the
+large chip on demand (G), computed in the thread that owns the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.chips import decode_rgb
+from model.classifier import Classifier
+from model.grad_cam import cam_layer, class_activation, tag_to_show, upsample
+from model.tags import TAG_INDEX, TAGS
+
+
+def test_the_layer_is_the_last_with_a_4_by_4_grid(bundled_classifier: Classifier) -> None:
+    network = bundled_classifier.network
+    # 32 px: 16, 8, 4, 2, 1 after the five pools; block 4 works at 4 x 4.
+    assert cam_layer(network, 32) == "block4_conv3_relu"
+    assert cam_layer(network, 64) == "block5_conv3_relu"
+    with pytest.raises(ValueError):
+        cam_layer(network, 2)  # not even the first convolutions have 4 x 4 cells
+
+
+def test_map_of_a_real_chip(bundled_classifier: Classifier, chips_dir: Path) -> None:
+    image = decode_rgb(chips_dir / "train_39339.jpg", bundled_classifier.input_size)
+    cam, grid = class_activation(bundled_classifier, image, "primary")
+    assert grid == 4 and cam.shape == (4, 4)
+    assert cam.min() >= 0 and cam.max() == pytest.approx(1.0)
+    big = upsample(cam, 256, 256)
+    assert big.shape == (256, 256) and big.min() >= 0 and big.max() <= 1
+    # Smooth: neighbouring pixels differ by little, where the 4 x 4 cells jump.
+    assert np.abs(np.diff(big, axis=1)).max() < 0.1
+
+
+def test_the_tag_shown_is_the_most_suspect() -> None:
+    thresholds = np.full(len(TAGS), 0.3, np.float32)
+    probs = np.full(len(TAGS), 0.01, np.float32)
+    probs[TAG_INDEX["clear"]] = 0.99
+    probs[TAG_INDEX["primary"]] = 0.98
+    probs[TAG_INDEX["water"]] = 0.6
+    now = np.zeros(len(TAGS), bool)
+    now[[TAG_INDEX["clear"], TAG_INDEX["primary"], TAG_INDEX["road"]]] = True
+    assert tag_to_show(probs, now, thresholds) == "road"  # the crowd's road, at 0.01
+    now[TAG_INDEX["road"]] = False
+    now[TAG_INDEX["water"]] = True
+    assert tag_to_show(probs, now, thresholds) == "primary"  # nothing suspect: surest land tag
+    assert tag_to_show(None, now, thresholds) == "primary"
+
+
+def test_g_shows_and_hides_the_map_over_the_chip(
+    qtbot,
+    tmp_path,
+    tiny_model,
+    errors,
+    monkeypatch,
+    open_and_wait,
+    labelled_folder,
+    labelled_names,
+) -> None:
+    from gui.main_window import MainWindow
+    from model.versions import set_active_model
+
+    monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
+    set_active_model(tiny_model)
+    folder, labels = labelled_folder(tmp_path, labelled_names[500:510])
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    assert open_and_wait(window, folder, labels)
+    qtbot.waitUntil(
+        lambda: not window.predictions.running and window.review.predicted.all(), timeout=120_000
+    )
+    detail, page = window.page.detail, window.page
+    window.actions_by_id["grad_cam"].trigger()
+    qtbot.waitUntil(lambda: detail.overlay is not None, timeout=60_000)
+    assert detail.overlay.shape == detail._rgb.shape[:2]
+    assert "4 x 4" in detail.overlay_note.text() and "32 px" in detail.overlay_note.text()
+    first = detail.overlay.copy()
+    # Another chip: its own map.
+    other = next(r for r in page.shown_rows() if r != page.current_row())
+    page.select_row(other)
+    qtbot.waitUntil(lambda: detail.overlay is not None and detail.row == other, timeout=60_000)
+    assert not np.array_equal(detail.overlay, first) or detail.overlay.max() == 0
+    window.actions_by_id["grad_cam"].trigger()
+    assert detail.overlay is None and detail.overlay_note.text() == ""

@@ -1,0 +1,162 @@
+"""The map of the set: laid out off the window's thread from the features the prediction run
+stored, a lasso or rectangle drawn with the mouse selects those chips in the grid, and the
+current chip is ringed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from gui.main_window import MainWindow
+from model.map_view import in_polygon, pca_layout
+
+N_CHIPS = 40
+
+
+@pytest.fixture
+def window(
+    qtbot,
+    tmp_path: Path,
+    tiny_model: Path,
+    errors,
+    monkeypatch,
+    open_and_wait,
+    labelled_folder,
+    labelled_names,
+) -> MainWindow:
+    from model.versions import set_active_model
+
+    monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
+    set_active_model(tiny_model)
+    folder, labels = labelled_folder(tmp_path, labelled_names[400 : 400 + N_CHIPS])
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1500, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    assert open_and_wait(win, folder, labels)
+    qtbot.waitUntil(
+        lambda: not win.predictions.running and win.review.has_features.all(), timeout=120_000
+    )
+    win.actions_by_id["map"].trigger()
+    win.resizeDocks([win.map_dock], [700], Qt.Orientation.Horizontal)
+    view = win.map_dock.view
+    qtbot.waitUntil(
+        lambda: (
+            view.xy is not None
+            and view.layout_kind == "UMAP"
+            or (view.xy is not None and "umap-learn" in view.note.text())
+        ),
+        timeout=120_000,
+    )
+    return win
+
+
+@pytest.fixture(autouse=True)
+def every_mouse_move():
+    """pyqtgraph drops mouse moves that come faster than 100 a second (a real mouse's rate);
+    the synthetic ones below come at once, so let every one through."""
+    before = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOption("mouseRateLimit", -1)
+    yield
+    pg.setConfigOption("mouseRateLimit", before)
+
+
+def _drag(view, points_in_data: list[tuple[float, float]]) -> None:
+    """Press, move through the points and release the left button, as a mouse does."""
+    widget = view.plot.viewport()
+
+    def at(x: float, y: float) -> QPointF:
+        scene = view.box.mapViewToScene(QPointF(x, y))
+        return QPointF(view.plot.mapFromScene(scene))
+
+    def send(kind, pos: QPointF, buttons) -> None:
+        button = (
+            Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+        )
+        event = QMouseEvent(
+            kind,
+            pos,
+            widget.mapToGlobal(pos.toPoint()),
+            button,
+            buttons,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(widget, event)
+
+    left = Qt.MouseButton.LeftButton
+    send(QEvent.Type.MouseButtonPress, at(*points_in_data[0]), left)
+    for x, y in points_in_data[1:]:
+        send(QEvent.Type.MouseMove, at(x, y), left)
+    send(QEvent.Type.MouseButtonRelease, at(*points_in_data[-1]), Qt.MouseButton.NoButton)
+
+
+def test_lasso_and_rectangle_on_the_map_select_those_chips_in_the_grid(
+    qtbot, window: MainWindow
+) -> None:
+    view, page = window.map_dock.view, window.page
+    xy = view.xy
+    assert xy.shape == (N_CHIPS, 2) and not np.isnan(xy).any()
+    if view.layout_kind == "PCA":  # the first layout, and the last where umap-learn is missing
+        np.testing.assert_allclose(
+            np.abs(xy), np.abs(pca_layout(window.review.features)), rtol=1e-3, atol=1e-3
+        )
+
+    # A lasso: a triangle around the left part of the map, drawn point by point.
+    x0, x1 = np.nanmin(xy[:, 0]), np.nanmax(xy[:, 0])
+    y0, y1 = np.nanmin(xy[:, 1]), np.nanmax(xy[:, 1])
+    w, h = x1 - x0, y1 - y0
+    # Inside the data's range, which the view shows whole (autoRange).
+    lasso = [(x0, y0), (x0 + 0.7 * w, y0), (x0, y1)]
+    path = [lasso[0]]
+    for a, b in zip(lasso, lasso[1:] + lasso[:1]):  # the mouse moves along each side
+        path += [
+            tuple(np.array(a) + (np.array(b) - np.array(a)) * s) for s in np.linspace(0.1, 1, 6)
+        ]
+    drawn: list[np.ndarray] = []
+    view.box.shape_drawn.connect(lambda _mode, shape: drawn.append(np.asarray(shape)))
+    _drag(view, path)
+    qtbot.waitUntil(lambda: bool(drawn))
+    # The lasso the map received is the mouse's path, to a pixel; the chips inside it (by the
+    # even-odd rule, model/map_view.py) are what the grid must select.
+    np.testing.assert_allclose(drawn[-1], np.array(path), atol=0.01 * max(w, h))
+    expected = set(np.flatnonzero(in_polygon(xy, drawn[-1])).tolist())
+    assert 0 < len(expected) < N_CHIPS, "the lasso should hold some chips, not all"
+    qtbot.waitUntil(lambda: set(page.selected_rows()) == expected)
+    assert set(view.selected.tolist()) == expected
+    current = page.current_row()
+    assert current in expected
+    # The ring marks the current chip.
+    assert view.ring_position() == pytest.approx(tuple(xy[current]), abs=1e-4)
+
+    # A rectangle around the right half.
+    view.select.setCurrentIndex(view.select.findData("rectangle"))
+    corners = [(x0 + 0.5 * w, y0 - 0.02 * h), (x1, y1 + 0.02 * h)]
+    steps = [
+        tuple(np.array(corners[0]) + (np.array(corners[1]) - np.array(corners[0])) * s)
+        for s in np.linspace(0, 1, 8)
+    ]
+    _drag(view, steps)
+    qtbot.waitUntil(lambda: len(drawn) == 2)
+    np.testing.assert_allclose(drawn[-1], np.array(corners), atol=0.01 * max(w, h))
+    (left, _), (right, _) = drawn[-1]
+    expected = set(np.flatnonzero((xy[:, 0] >= left) & (xy[:, 0] <= right)).tolist())
+    assert 0 < len(expected) < N_CHIPS
+    qtbot.waitUntil(lambda: set(page.selected_rows()) == expected)
+
+    # The tag keys act on all of them: the selection is the grid's.
+    page.toggle_tag("blow_down")
+    review = window.review
+    have = {i for i in range(N_CHIPS) if "blow_down" in review.tags_now(i)}
+    assert have >= expected
+
+    # Moving in the grid moves the ring.
+    other = next(i for i in range(N_CHIPS) if i not in expected)
+    page.select_row(other)
+    qtbot.waitUntil(lambda: view.ring_position() == pytest.approx(tuple(xy[other]), abs=1e-4))

@@ -98,13 +98,20 @@ def test_respects_per_tag_thresholds() -> None:
 
 
 def test_nan_rows_score_zero() -> None:
-    probs = np.stack([_row({"road": 0.99}), np.full(N_TAGS, np.nan, dtype=np.float32)])
-    crowd = np.stack([np.zeros(N_TAGS), np.ones(N_TAGS)]).astype(np.float32)
-    scores = tag_suspicion(probs, crowd, _thresholds())
-    assert scores[0, TAG_INDEX["road"]] > 0
-    assert np.all(scores[1] == 0)
+    """A chip not predicted yet says nothing against its crowd tags, whatever they are: crowd
+    yes and crowd no, under thresholds on both sides of 0.5, so that a NaN read as any
+    probability would contradict some of them."""
+    thresholds = np.where(np.arange(N_TAGS) % 2 == 0, 0.1, 0.8).astype(np.float32)
+    nan = np.full(N_TAGS, np.nan, dtype=np.float32)
+    probs = np.stack([_row({"road": 0.99}), nan, nan, nan])
+    crowd = np.stack(
+        [np.zeros(N_TAGS), np.zeros(N_TAGS), np.ones(N_TAGS), np.arange(N_TAGS) % 3 == 0]
+    ).astype(np.float32)
+    scores = tag_suspicion(probs, crowd, thresholds)
+    assert scores[0, TAG_INDEX["road"]] > 0  # a predicted row beside them still scores
     assert not np.isnan(scores).any()
-    assert np.all(chip_suspicion(scores)[1:] == 0)
+    np.testing.assert_array_equal(scores[1:], 0.0)
+    np.testing.assert_array_equal(chip_suspicion(scores)[1:], 0.0)
 
 
 def test_one_strong_contradiction_outranks_a_weak_disagreement() -> None:

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import fbeta_score
+from sklearn.preprocessing import MultiLabelBinarizer
 
 from model.card import card_path, read_card
-from model.chips import list_chips
+from model.chips import decode_rgb, list_chips
 from model.classifier import Classifier, build_network, dihedral
 from model.decoding import decode_all
 from model.errors import CancelledError, ModelError
-from model.metrics import decide
+from model.metrics import GRID, cross_validated_calls, decide
 from model.predicting import load_model
 from model.tags import TAG_INDEX, TAGS, WEATHER_INDICES
 
@@ -35,12 +37,27 @@ def chip_images(chips_dir: Path) -> np.ndarray:
     return decoded.images
 
 
-def test_load_gives_seventeen_sigmoid_outputs(classifier: Classifier, tiny_model: Path) -> None:
+def test_load_gives_seventeen_sigmoid_outputs(
+    classifier: Classifier, tiny_model: Path, chip_images: np.ndarray
+) -> None:
+    import keras
+
     assert classifier.path == tiny_model
-    assert classifier.network.outputs[0].shape[-1] == 17
-    assert classifier.input_size == 32
-    assert classifier.version == classifier.card.version
-    assert classifier.network.get_layer("tags").get_config()["activation"] == "sigmoid"
+    assert classifier.input_size == 32 == read_card(tiny_model).input_size
+    head = classifier.network.get_layer("tags")
+    assert head.activation is keras.activations.sigmoid
+    # On real chips, the head's inputs through its weights and a sigmoid worked out here give
+    # what predict gives: 17 independent probabilities per chip, in the card's tag order.
+    images = chip_images[:6]
+    features = keras.Model(classifier.network.inputs, head.input)
+    pooled = np.asarray(features.predict_on_batch(images.astype(np.float32)), dtype=np.float64)
+    kernel, bias = head.get_weights()
+    assert kernel.shape == (pooled.shape[1], len(TAGS))
+    by_hand = 1.0 / (1.0 + np.exp(-(pooled @ kernel + bias)))
+    probs = classifier.predict(images)
+    assert probs.shape == (6, 17)
+    np.testing.assert_allclose(probs, by_hand, atol=1e-5)
+    assert not np.allclose(probs.sum(axis=1), 1.0)  # not a softmax over the tags
 
 
 def test_predict_on_real_chips(classifier: Classifier, chip_images: np.ndarray) -> None:
@@ -112,24 +129,49 @@ def test_decide_follows_the_card(classifier: Classifier, chip_images: np.ndarray
     assert np.array_equal(calls[clear_sky, land], (probs[:, land] >= thresholds[land])[clear_sky])
 
 
-def test_card_fields(tiny_model: Path) -> None:
+def test_card_fields(
+    tiny_model: Path,
+    classifier: Classifier,
+    chips_dir: Path,
+    chip_labels: dict[str, tuple[str, ...]],
+) -> None:
     raw = json.loads(card_path(tiny_model).read_text(encoding="utf-8"))
     for key in ("tags", "input_size", "thresholds", "version", "created", "history", "metrics"):
         assert key in raw, key
     assert raw["tags"] == list(TAGS)
     assert raw["input_size"] == 32
     assert set(raw["thresholds"]) == set(TAGS)
-    assert all(0 < v < 1 for v in raw["thresholds"].values())
+    assert np.isin(np.round(list(raw["thresholds"].values()), 2), GRID).all()
     assert raw["weather_rule"] in ("argmax", "threshold")
     assert raw["created"].startswith("20")
     assert len(raw["history"]) == 1 and raw["history"][0]["epoch"] == 1
-    validation = raw["metrics"]["validation"]
-    assert 0 <= validation["f2_samples"] <= 1
-    assert set(validation["per_tag"]) == set(TAGS)
     data = raw["data"]
     assert data["n_train"] + data["n_val"] == data["n_labelled"] == 60
     assert data["n_val"] == len(data["validation_names"]) >= 5
     assert read_card(tiny_model).version == raw["version"]
+
+    # The validation figures: scikit-learn's scores of the cross-validated calls on the card's
+    # validation chips, 5 draws of the halves from the recipe's seed, averaged.
+    names = data["validation_names"]
+    images = np.stack([decode_rgb(chips_dir / f"{n}.jpg", 32) for n in names])
+    probs = classifier.predict(images)
+    y_val = MultiLabelBinarizer(classes=list(TAGS)).fit_transform([chip_labels[n] for n in names])
+    argmax = raw["weather_rule"] == "argmax"
+    seed = raw["recipe"]["seed"]
+    draws = [cross_validated_calls(y_val, probs, argmax, 2, seed + k) for k in range(5)]
+    validation = raw["metrics"]["validation"]
+    assert validation["n_chips"] == len(names)
+    assert set(validation["per_tag"]) == set(TAGS)
+    for key, beta in (("f2_samples", 2), ("f1_samples", 1)):
+        expected = np.mean(
+            [
+                fbeta_score(y_val, calls, beta=beta, average="samples", zero_division=0)
+                for calls in draws
+            ]
+        )
+        assert validation[key] == pytest.approx(expected, abs=1e-9), key
+    by_rule = raw["metrics"]["f2_by_weather_rule"]
+    assert by_rule[raw["weather_rule"]] == max(by_rule.values())
 
 
 # --- bad model files ---------------------------------------------------------------------

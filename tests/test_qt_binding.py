@@ -20,9 +20,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 EMITS = 5000
-# Other code (Qt's own, pytest's) may take or drop a handful of references meanwhile; a leaking
-# binding moves the count by one per emit, EMITS in all.
-TOLERANCE = 50
+# Other code may take or drop some references meanwhile (queued events of a window test that ran
+# just before: about 50 seen); a leaking binding moves the count by one per emit, EMITS in all.
+TOLERANCE = 500
 
 
 class _Rows(QAbstractListModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
@@ -26,6 +27,7 @@ from model.review import ChipQuery, Review
 from model.session import REVIEWED, Change
 
 THUMB = 96
+LOOK_ALIKES_INLINE = 3000  # chips; above this the look-alike search runs on another thread
 
 
 def describe(changes: list[Change], names: list[str], rows: list[int]) -> str:
@@ -89,6 +91,7 @@ class ReviewPage(QWidget):
     message = Signal(str)  # one line for the status bar: what an action just did
     edit_failed = Signal(str)  # an edit the session file refused: nothing was kept
     shown_changed = Signal(int)  # how many chips the grid shows (the filter's result)
+    _look_alikes_found = Signal(object)  # the review whose look-alike search ended (any thread)
     review_set = Signal(object)  # the Review now shown (None: none), for views beside the page
     current_changed = Signal(object)  # the current chip's review row (None: none)
 
@@ -138,6 +141,8 @@ class ReviewPage(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.notice)
         layout.addWidget(self.splitter, 1)
+        self._searching: Review | None = None  # a look-alike search running for this review
+        self._look_alikes_found.connect(self._look_alikes_done)
         self._requery = QTimer(self, singleShot=True, interval=150)
         self._requery.timeout.connect(self._resort)
         self._position_timer = QTimer(self, singleShot=True, interval=500)
@@ -218,6 +223,10 @@ class ReviewPage(QWidget):
     def apply_query(self, query: ChipQuery) -> None:
         if self.review is None or self.model is None:
             return
+        big = len(self.review) > LOOK_ALIKES_INLINE
+        if query.kind == "near_duplicates" and big and not self.review.look_alikes_ready():
+            self._find_look_alikes()
+            return  # applied when the search is done
         current = self.current_row()
         self.model.set_order(self.review.query(query))
         self.shown_changed.emit(len(self.model.order))
@@ -228,6 +237,28 @@ class ReviewPage(QWidget):
         else:
             self.detail.show_chip(self.review, None)
             self.similar.show_chip(self.review, None)
+
+    def _find_look_alikes(self) -> None:
+        """The look-alike search takes minutes on a big folder: on another thread, with word of
+        it in the status bar; the filter applies when it is done (if still chosen)."""
+        review = self.review
+        if review is None or self._searching is review:
+            return
+        self._searching = review
+        self.message.emit(
+            f"Finding look-alikes among {len(review):,} chips (a minute or two on a big folder);"
+            " the filter applies when done."
+        )
+        threading.Thread(
+            target=lambda: (review.find_look_alikes(), self._look_alikes_found.emit(review)),
+            name="look-alikes",
+            daemon=True,
+        ).start()
+
+    def _look_alikes_done(self, review: Review) -> None:
+        if review is self.review and self._searching is review:
+            self._searching = None
+            self.apply_query(self.filters.query())
 
     def requery_soon(self) -> None:
         self._requery.start()

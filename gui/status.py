@@ -70,6 +70,7 @@ class StatusWidgets:
                 review.events.reloaded,
                 review.events.predictions,
                 review.events.broken,
+                review.events.model,  # another model, or a threshold moved: other suspects
             ):
                 event.connect(self.counts_soon)
         self.update_counts()

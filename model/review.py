@@ -200,6 +200,7 @@ class Review:
         self.features: np.ndarray | None = None
         self._unit: np.ndarray | None = None  # the features scaled to length 1, for cosine
         self._duplicates: list[tuple[int, int, float]] | None = None
+        self._look_alikes: Neighbours | None = None  # kept until the features change
 
     def close(self) -> None:
         """Close the session; subscribers are dropped so nothing reaches a closed review."""
@@ -228,6 +229,7 @@ class Review:
             self._put(names, np.stack([cached[n] for n in names]))
         self.features = None
         self._unit = None
+        self._look_alikes = None
         stored = self.session.load_features(card.version)
         with_features = [n for n in stored if n in self.index]
         if with_features:
@@ -306,6 +308,7 @@ class Review:
         keep = [k for k, n in enumerate(names) if n in self.index]
         self.features[rows] = features[keep]
         self._duplicates = None
+        self._look_alikes = None
         self._unit = None
 
     def unit_features(self) -> np.ndarray | None:
@@ -331,22 +334,37 @@ class Review:
 
     def near_duplicates(self, k: int = 5) -> list[tuple[int, int, float]]:
         """Labelled chips near-identical to another labelled chip whose tags now differ: pairs
-        (row, row, similarity), most alike first."""
+        (row, row, similarity), most alike first. The neighbour search is the slow part (about
+        100 s for 36,000 chips on 2 cores): it is kept until the features change, so an edit
+        only compares tags again; `find_look_alikes` runs it ahead, off the window's thread."""
         if self._duplicates is None:
-            have = np.flatnonzero(self.has_features & self.has_label)
-            if len(have) < 2:
-                self._duplicates = []
-            else:
-                neighbours = nearest(
-                    self.unit_features(), k, have, self.has_features & self.has_label, unit=True
-                )
-                full = Neighbours(
-                    np.full((len(self.names), k), -1, np.int64),
-                    np.full((len(self.names), k), -np.inf, np.float32),
-                )
-                full.index[have], full.similarity[have] = neighbours.index, neighbours.similarity
-                self._duplicates = disagreeing_duplicates(full, self.current, self.has_label)
+            look_alikes = self.find_look_alikes(k)
+            self._duplicates = (
+                []
+                if look_alikes is None
+                else disagreeing_duplicates(look_alikes, self.current, self.has_label)
+            )
         return self._duplicates
+
+    def look_alikes_ready(self) -> bool:
+        return self._look_alikes is not None or not (self.has_features & self.has_label).any()
+
+    def find_look_alikes(self, k: int = 5) -> Neighbours | None:
+        """Each labelled chip's k most alike labelled chips (None with fewer than two). Reads
+        only the features, so it may run on another thread while the reviewer works."""
+        if self._look_alikes is None:
+            labelled = self.has_features & self.has_label
+            have = np.flatnonzero(labelled)
+            if len(have) < 2:
+                return None
+            found = nearest(self.unit_features(), k, have, labelled, unit=True)
+            full = Neighbours(
+                np.full((len(self.names), k), -1, np.int64),
+                np.full((len(self.names), k), -np.inf, np.float32),
+            )
+            full.index[have], full.similarity[have] = found.index, found.similarity
+            self._look_alikes = full
+        return self._look_alikes
 
     def neighbour_shares(self, rows: Iterable[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """(share (m, 17), count (m,)): for each row, the share of its k most alike labelled

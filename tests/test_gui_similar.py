@@ -87,3 +87,27 @@ def test_chips_like_the_selected_ones(qtbot, window: MainWindow) -> None:
     assert page.filters.like.isVisible()
     page.filters.like.click()  # ends the filter: every chip again
     qtbot.waitUntil(lambda: len(page.shown_rows()) == N_CHIPS)
+
+
+def test_look_alikes_filter_on_a_big_folder_searches_off_the_windows_thread(
+    qtbot, window: MainWindow, monkeypatch
+) -> None:
+    """Above a size the look-alike search runs on another thread: the window says so at once,
+    and the grid shows the filter's chips when the search is done; an edit afterwards only
+    compares tags again (the neighbours are kept)."""
+    import gui.review_page
+
+    monkeypatch.setattr(gui.review_page, "LOOK_ALIKES_INLINE", 0)  # these 40 chips count as big
+    page, review = window.page, window.review
+    messages: list[str] = []
+    page.message.connect(messages.append)
+    combo = page.filters.kind
+    with qtbot.waitSignal(page._look_alikes_found, timeout=60_000):
+        combo.setCurrentIndex(combo.findData("near_duplicates"))
+        assert messages and messages[-1].startswith(f"Finding look-alikes among {N_CHIPS} chips")
+    qtbot.waitUntil(lambda: review.look_alikes_ready())
+    expected = sorted({i for a, b, _ in review.near_duplicates() for i in (a, b)})
+    qtbot.waitUntil(lambda: sorted(page.shown_rows()) == expected)
+    kept = review._look_alikes
+    review.set_tag([0], "road", "road" not in review.tags_now(0))
+    assert review._look_alikes is kept and review.look_alikes_ready()

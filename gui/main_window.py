@@ -175,7 +175,11 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = real
         self.start_page.set_recent(self.settings.recent_folders)
         self._update_enabled()
-        self._describe_labels(review)
+        self.page.describe_labels(
+            tiffs=review.tiff_note(active_model().path),
+            choose=lambda: self.choose_labels(),
+            use_none=lambda: self.open_folder(review.folder, None, use_labels=False),
+        )
         self.statusBar().clearMessage()
         held = review.resumed()
         if held["reviewed"] or held["changed"] or held["decisions"]:
@@ -208,23 +212,6 @@ class MainWindow(QMainWindow):
             self.open_folder(request.folder, None, use_labels=False)
         elif choice == OTHER_LABELS_CHOICE:
             self.choose_labels(request.folder)
-
-    def _describe_labels(self, review: Review) -> None:
-        """The notice above the grid: which labels are in use (with the ways to change that),
-        and what the model's calls on TIFFs are worth."""
-        tiffs = review.tiff_note(active_model().path)
-        if review.labels_path is None:
-            text = "No labels: triage mode. The model's tags are shown; press the tag keys to tag"
-            text += " chips yourself."
-            buttons = [("Open labels CSV…", lambda: self.choose_labels())]
-        else:
-            how = "Found and using" if review.labels_found else "Using"
-            text = f"{how} {review.labels_summary()}."
-            buttons = [
-                ("Choose another…", lambda: self.choose_labels()),
-                ("Use no labels", lambda: self.open_folder(review.folder, None, use_labels=False)),
-            ]
-        self.page.notice.show_notice(text + (f" {tiffs}" if tiffs else ""), buttons)
 
     # --- models ---------------------------------------------------------------------------
     def _active_card(self) -> ModelCard | None:

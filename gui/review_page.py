@@ -181,6 +181,24 @@ class ReviewPage(QWidget):
         self.review_set.emit(review)
         self.current_changed.emit(self.current_row())
 
+    def describe_labels(
+        self, tiffs: str, choose: Callable[[], None], use_none: Callable[[], None]
+    ) -> None:
+        """The notice above the grid: which labels are in use (with the ways to change that),
+        and what the model's calls on TIFFs are worth."""
+        review = self.review
+        if review is None:
+            return
+        if review.labels_path is None:
+            text = "No labels: triage mode. The model's tags are shown; press the tag keys to tag"
+            text += " chips yourself."
+            buttons = [("Open labels CSV…", choose)]
+        else:
+            how = "Found and using" if review.labels_found else "Using"
+            text = f"{how} {review.labels_summary()}."
+            buttons = [("Choose another…", choose), ("Use no labels", use_none)]
+        self.notice.show_notice(text + (f" {tiffs}" if tiffs else ""), buttons)
+
     def _unsubscribe(self) -> None:
         if self.review is None:
             return

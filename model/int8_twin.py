@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from model.card import ModelCard, read_card
-from model.errors import ModelError
+from model.errors import ChipAuditError, ModelError
 from model.files import atomic_write_text
 from model.metrics import decide, pooled_summary, summary
 from model.paths import user_data_dir
@@ -212,8 +212,7 @@ def training_chips(
 ) -> tuple[list[Path], list[Path], dict[str, tuple[str, ...]]]:
     """(calibration chips, validation chips, labels) from the folder the model was trained on
     (its card's, or the one named), with the validation chips its card lists."""
-    from model.chips import list_chips
-    from model.labels import read_labels
+    from model.tuning import validation_chips
 
     folder = Path(folder or card.data.get("folder") or "")
     labels_path = Path(labels or card.data.get("labels") or "")
@@ -222,20 +221,16 @@ def training_chips(
         raise ModelError("its card lists no validation chips to check a twin on")
     if not folder.is_dir() or not labels_path.is_file():
         raise ModelError(f"its training chips ({folder}, {labels_path}) are not on this machine")
-    by_label = read_labels(labels_path)
-    by_name = {p.stem: p for p in list_chips(folder).paths}
-    missing = [n for n in names if n not in by_name or n not in by_label]
-    if missing:
-        raise ModelError(
-            f"{folder}: {len(missing)} of the model's {len(names)} validation chips are missing "
-            f"or unlabelled (first: {missing[0]})"
-        )
+    try:
+        validation, by_label, by_name = validation_chips(card, folder, labels_path)
+    except ChipAuditError as exc:
+        raise ModelError(str(exc)) from None
     held_out = set(names)
     train = sorted((n for n in by_name if n in by_label and n not in held_out), key=_natural)
     rng = np.random.default_rng(0)
     picked = rng.choice(len(train), min(CALIBRATION_CHIPS, len(train)), replace=False)
     calibration = [by_name[train[i]] for i in sorted(picked)]
-    return calibration, [by_name[n] for n in names], by_label
+    return calibration, validation, by_label
 
 
 def _natural(name: str) -> tuple[str, int]:

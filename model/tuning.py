@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model.card import write_card
+from model.card import ModelCard, write_card
 from model.chips import list_chips
 from model.errors import ChipAuditError
 from model.labels import label_matrix, read_labels
@@ -61,6 +62,24 @@ def choose_thresholds(
     return thresholds, rule, metrics
 
 
+def validation_chips(
+    card: ModelCard, folder: str | os.PathLike[str], labels_path: str | os.PathLike[str]
+) -> tuple[list[Path], dict[str, tuple[str, ...]], dict[str, Path]]:
+    """(the validation chips the card lists, in its order; the folder's labels; every chip of
+    the folder by name). Every validation chip must be there with a label: else one line saying
+    how many are missing, and nothing is done."""
+    names = card.data.get("validation_names") or []
+    labels = read_labels(labels_path)
+    by_name = {p.stem: p for p in list_chips(folder).paths}
+    missing = [n for n in names if n not in by_name or n not in labels]
+    if missing:
+        raise ChipAuditError(
+            f"{folder}: {len(missing)} of the model's {len(names)} validation chips are missing "
+            f"or unlabelled in {labels_path} (first: {missing[0]})"
+        )
+    return [by_name[n] for n in names], labels, by_name
+
+
 def retune_thresholds(
     model_path: str | os.PathLike[str],
     folder: str | os.PathLike[str],
@@ -76,18 +95,10 @@ def retune_thresholds(
 
     model = load_model(model_path)
     card = model.card
-    names = card.data.get("validation_names") or []
-    if not names:
+    if not card.data.get("validation_names"):
         raise ChipAuditError(f"{model_path}: its card lists no validation chips to tune on")
-    labels = read_labels(labels_path)
-    by_name = {p.stem: p for p in list_chips(folder).paths}
-    missing = [n for n in names if n not in by_name or n not in labels]
-    if missing:
-        raise ChipAuditError(
-            f"{folder}: {len(missing)} of the model's {len(names)} validation chips are missing "
-            f"or unlabelled in {labels_path} (first: {missing[0]})"
-        )
-    predicted = predict_paths(model, [by_name[n] for n in names])
+    paths, labels, _ = validation_chips(card, folder, labels_path)
+    predicted = predict_paths(model, paths)
     if predicted.errors:
         raise ChipAuditError(f"{predicted.errors[0]} (a validation chip; nothing was changed)")
     probs = predicted.probs

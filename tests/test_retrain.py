@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import calls_by_hand
 from sklearn.metrics import f1_score, fbeta_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
@@ -172,11 +173,10 @@ def test_retrain_compares_new_and_old_on_the_same_unseen_validation_chips(
     old_model = Classifier.load(tiny_model)
     images = np.stack([decode_rgb(folder / f"{n}.jpg", 32) for n in val_names])
     probs = old_model.predict(images)
-    y_pred = probs >= np.array(tiny_card.threshold_list())
-    if tiny_card.weather_rule == "argmax":  # exactly one weather tag: the likeliest
-        y_pred[:, :4] = False
-        y_pred[np.arange(len(probs)), np.argmax(probs[:, :4], axis=1)] = True
-    y_true = MultiLabelBinarizer(classes=list(TAGS)).fit_transform([labels[n] for n in val_names])
+    binarize = MultiLabelBinarizer(classes=list(TAGS)).fit_transform
+    thresholds = tiny_card.threshold_list()
+    y_pred = binarize(calls_by_hand(probs, thresholds, tiny_card.weather_rule == "argmax"))
+    y_true = binarize([labels[n] for n in val_names])
     expected = {
         "f2_samples": fbeta_score(y_true, y_pred, beta=2, average="samples", zero_division=0),
         "f1_samples": f1_score(y_true, y_pred, average="samples", zero_division=0),

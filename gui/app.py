@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    # Python's garbage collector runs in whichever thread allocates: in the inference thread it
+    # could free a closed dialog there, and Qt widgets must only die on the window's thread
+    # (seen in a test: a window's menu freed in the inference thread deadlocked). pyqtgraph's
+    # collector turns automatic collection off and collects on a timer, on this thread.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)  # noqa: F841 (kept alive for the app's life)
     app.setApplicationName("Chip Audit")
     app.setOrganizationName("ChipAudit")
     window = MainWindow()

@@ -38,6 +38,26 @@ TINY_MODEL_CHIPS = 60
 REQUIRE_DATA = "CHIP_AUDIT_REQUIRE_DATA"
 
 
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_main_thread(request: pytest.FixtureRequest):
+    """Widgets must only be freed on the GUI thread. Python's collector runs in whichever thread
+    allocates, so in a window test it could free a closed window in the inference thread (seen:
+    a deadlock in shiboken while TensorFlow loaded a model there). During a window test automatic
+    collection is off, and the test's garbage is collected here, on the main thread, at its end
+    (as the app does with pyqtgraph's GarbageCollector)."""
+    import gc
+
+    window_test = "qtbot" in request.fixturenames
+    if window_test:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if window_test:
+            gc.collect()
+            gc.enable()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Keras' own use of NumPy 2, not ours: noise in every test that predicts.
     config.addinivalue_line(

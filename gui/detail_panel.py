@@ -174,7 +174,7 @@ class DetailPanel(QWidget):
         self.view_mode.setToolTip("4-band TIFFs: near-infrared, red, green as R, G, B")
         self.view_mode.currentIndexChanged.connect(self._show_image)
         self.image = ChipImage()
-        self.image.setMinimumSize(260, 260)
+        self.image.setMinimumSize(200, 200)
         self.overlay: np.ndarray | None = None  # (h, w) in [0, 1]: where the model looks
         self.overlay_note = QLabel()
         self.overlay_note.setWordWrap(True)
@@ -206,7 +206,7 @@ class DetailPanel(QWidget):
         self.table.setFixedHeight(height)  # all 17 tags always in view, never a scroll bar
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.setMinimumWidth(470)
+        self.table.setMinimumWidth(440)
         self.legend = QLabel(LEGEND)
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)

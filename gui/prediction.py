@@ -141,8 +141,10 @@ class PredictionController(QObject):
         run = self._current(run_id)
         if run is not None:
             self._run = None
+            # The precision alone: why the twin was not used is said by `info` and the tooltip.
+            precision = run.precision.split(";")[0]
             self.ended.emit(
-                f"Predicted {run.total:,} chips with model {run.job.version} ({run.precision}) "
+                f"Predicted {run.total:,} chips with model {run.job.version} ({precision}) "
                 f"in {seconds:.1f}s."
             )
 

@@ -135,7 +135,7 @@ class ReviewPage(QWidget):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setStretchFactor(2, 1)
         # Never squeezed away, also where a layout saved before this panel existed is restored.
-        self.similar.setMinimumWidth(200)
+        self.similar.setMinimumWidth(170)
         self.splitter.setCollapsible(2, False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

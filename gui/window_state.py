@@ -11,7 +11,7 @@ from model.errors import ChipAuditError
 from model.settings import Settings, load_settings, save_settings
 
 DEFAULT_SIZE = (1400, 900)
-DEFAULT_SPLIT = [460, 700, 240]  # grid; the chip large beside its tags; chips like it
+DEFAULT_SPLIT = [400, 800, 200]  # grid (3 columns); the chip large beside its tags; chips like it
 
 
 def restore_layout(window: QMainWindow, splitter: QSplitter, settings: Settings) -> None:

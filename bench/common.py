@@ -76,6 +76,10 @@ def open_window(work: Path, model: Path):
         f"{title}: {message}"
     )
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    # As the app does (gui/app.py): garbage collected on the window's thread, on a timer.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    app.garbage_collector = GarbageCollector(interval=1.0)
     set_active_model(model)
     window = MainWindow()
     window.show()

@@ -309,7 +309,11 @@ class Review:
         self.features[rows] = features[keep]
         self._duplicates = None
         self._look_alikes = None
-        self._unit = None
+        if self._unit is not None and self._unit.shape == self.features.shape:
+            # Only the new rows: a batch must not cost a pass over every chip's features.
+            self._unit[rows] = unit_rows(self.features[rows])
+        else:
+            self._unit = None
 
     def unit_features(self) -> np.ndarray | None:
         """The features scaled to length 1 (float32; zero rows where none), kept until more

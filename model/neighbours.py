@@ -31,7 +31,7 @@ def unit_rows(features: np.ndarray) -> np.ndarray:
     have = ~np.isnan(features[:, 0]) if len(features) and features.shape[1] else np.zeros(0, bool)
     x[have] = features[have]
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return np.divide(x, norms, out=np.zeros(x.shape, dtype=np.float32), where=norms > 0)
 
 
 @dataclass(frozen=True)

@@ -309,11 +309,11 @@ class Review:
         self.features[rows] = features[keep]
         self._duplicates = None
         self._look_alikes = None
-        if self._unit is not None and self._unit.shape == self.features.shape:
-            # Only the new rows: a batch must not cost a pass over every chip's features.
-            self._unit[rows] = unit_rows(self.features[rows])
-        else:
-            self._unit = None
+        # Kept up to date row by row: a batch must not cost a pass over every chip's features
+        # (np.zeros is lazily mapped, so a 36,000 x 512 table costs nothing until filled).
+        if self._unit is None or self._unit.shape != self.features.shape:
+            self._unit = np.zeros(self.features.shape, dtype=np.float32)
+        self._unit[rows] = unit_rows(self.features[rows])
 
     def unit_features(self) -> np.ndarray | None:
         """The features scaled to length 1 (float32; zero rows where none), kept until more

@@ -23,6 +23,7 @@ from gui.filter_bar import FilterBar
 from gui.similar_chips import SimilarChipsPanel
 from gui.workers import ThumbnailLoader
 from model.errors import ChipAuditError
+from model.events import Event
 from model.review import ChipQuery, Review
 from model.session import REVIEWED, Change
 
@@ -172,12 +173,8 @@ class ReviewPage(QWidget):
         # A first visit starts on whatever sorts first before predictions exist; once they do,
         # the re-sort moves to the top suspect unless the reviewer has gone elsewhere.
         self._placeholder_row = first if start is None else None
-        events = review.events
-        events.edited.connect(self._rows_changed)
-        events.predictions.connect(self._predictions_changed)
-        events.broken.connect(self._rows_changed)
-        events.reloaded.connect(self._everything_changed)
-        events.model.connect(self._model_changed)
+        for event, handler in self._subscriptions(review):
+            event.connect(handler)
         self.review_set.emit(review)
         self.current_changed.emit(self.current_row())
 
@@ -199,15 +196,22 @@ class ReviewPage(QWidget):
             buttons = [("Choose another…", choose), ("Use no labels", use_none)]
         self.notice.show_notice(text + (f" {tiffs}" if tiffs else ""), buttons)
 
+    def _subscriptions(self, review: Review) -> list[tuple[Event, Callable[..., None]]]:
+        """What this page listens to on a review: connected once, disconnected alike."""
+        events = review.events
+        return [
+            (events.edited, self._rows_changed),
+            (events.predictions, self._predictions_changed),
+            (events.broken, self._rows_changed),
+            (events.reloaded, self._everything_changed),
+            (events.model, self._model_changed),
+        ]
+
     def _unsubscribe(self) -> None:
         if self.review is None:
             return
-        events = self.review.events
-        events.edited.disconnect(self._rows_changed)
-        events.predictions.disconnect(self._predictions_changed)
-        events.broken.disconnect(self._rows_changed)
-        events.reloaded.disconnect(self._everything_changed)
-        events.model.disconnect(self._model_changed)
+        for event, handler in self._subscriptions(self.review):
+            event.disconnect(handler)
 
     def _rows_changed(self, rows: list[int], **_info) -> None:
         if self.model is not None:

@@ -302,3 +302,38 @@ def tiny_model(
         )
     )
     return result.path
+
+
+@pytest.fixture
+def window_with_features(
+    qtbot,
+    tmp_path: Path,
+    tiny_model: Path,
+    monkeypatch,
+    open_and_wait,
+    labelled_folder,
+    labelled_names,
+):
+    """window_with_features(first, count): a shown window on `count` real labelled chips from
+    `first` on, the tiny model active, once its own run has stored every chip's features."""
+    from gui.main_window import MainWindow
+    from model.versions import set_active_model
+
+    def make(first: int, count: int, size: tuple[int, int] | None = None):
+        monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
+        set_active_model(tiny_model)
+        folder, labels = labelled_folder(tmp_path, labelled_names[first : first + count])
+        win = MainWindow()
+        qtbot.addWidget(win)
+        if size is not None:
+            win.resize(*size)
+        win.show()
+        qtbot.waitExposed(win)
+        assert open_and_wait(win, folder, labels)
+        qtbot.waitUntil(
+            lambda: not win.predictions.running and win.review.has_features.all(),
+            timeout=120_000,
+        )
+        return win
+
+    return make

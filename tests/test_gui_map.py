@@ -4,8 +4,6 @@ current chip is ringed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 import pytest
@@ -20,30 +18,8 @@ N_CHIPS = 40
 
 
 @pytest.fixture
-def window(
-    qtbot,
-    tmp_path: Path,
-    tiny_model: Path,
-    errors,
-    monkeypatch,
-    open_and_wait,
-    labelled_folder,
-    labelled_names,
-) -> MainWindow:
-    from model.versions import set_active_model
-
-    monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
-    set_active_model(tiny_model)
-    folder, labels = labelled_folder(tmp_path, labelled_names[400 : 400 + N_CHIPS])
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    assert open_and_wait(win, folder, labels)
-    qtbot.waitUntil(
-        lambda: not win.predictions.running and win.review.has_features.all(), timeout=120_000
-    )
+def window(qtbot, window_with_features, errors) -> MainWindow:
+    win = window_with_features(400, N_CHIPS, (1500, 900))
     win.actions_by_id["map"].trigger()
     win.resizeDocks([win.map_dock], [700], Qt.Orientation.Horizontal)
     view = win.map_dock.view

@@ -3,8 +3,6 @@ grid; the neighbours come from the features the window's own prediction run stor
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -17,30 +15,8 @@ N_CHIPS = 40
 
 
 @pytest.fixture
-def window(
-    qtbot,
-    tmp_path: Path,
-    tiny_model: Path,
-    errors,
-    monkeypatch,
-    open_and_wait,
-    labelled_folder,
-    labelled_names,
-) -> MainWindow:
-    from model.versions import set_active_model
-
-    monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
-    set_active_model(tiny_model)
-    folder, labels = labelled_folder(tmp_path, labelled_names[300 : 300 + N_CHIPS])
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    assert open_and_wait(win, folder, labels)
-    qtbot.waitUntil(
-        lambda: not win.predictions.running and win.review.has_features.all(), timeout=120_000
-    )
-    return win
+def window(window_with_features, errors) -> MainWindow:
+    return window_with_features(300, N_CHIPS)
 
 
 def expected_similar(window: MainWindow, row: int, k: int = 10) -> list[str]:

@@ -44,7 +44,8 @@ class SimilarChipsPanel(QWidget):
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the review keys stay on the grid
         self.list.itemActivated.connect(self._chosen)
         self.list.itemClicked.connect(self._chosen)
-        self.like = QPushButton("Show chips like the selected ones")
+        self.like = QPushButton("Show chips like these")
+        self.like.setToolTip("Show only the selected chips and the chips most like them")
         self.like.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.like.setToolTip("Filter the grid to the selected chips and their most alike chips")
         self.like.clicked.connect(self.like_requested)

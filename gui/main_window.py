@@ -299,6 +299,7 @@ class MainWindow(QMainWindow):
         self.opener.cancel()
         self.page.close_review()
         self.overview.shutdown()
+        self.map_dock.view.shutdown()
         self.page.thumbnails.shutdown()
         save_layout(self, self.page.splitter, self.settings)
         self.predictions.shutdown()

@@ -11,6 +11,7 @@ is dropped when it arrives.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,11 +21,11 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QVBox
 from model.map_view import (
     COLOUR_MODES,
     UMAP_MISSING,
+    UmapProcess,
     colouring,
     in_polygon,
     in_rectangle,
     pca_layout,
-    umap_layout,
 )
 from model.review import Review
 from model.tags import TAGS
@@ -51,21 +52,36 @@ class _LayoutSignals(QObject):
 
 
 class _LayoutJob(QRunnable):
-    def __init__(self, signals: _LayoutSignals, generation: int, features: np.ndarray) -> None:
+    """PCA at once, then UMAP in a child process (model.map_view says why a process), given up
+    as soon as a newer layout is asked for or the view is gone."""
+
+    def __init__(
+        self,
+        signals: _LayoutSignals,
+        generation: int,
+        features: np.ndarray,
+        umap: UmapProcess,
+        superseded: Callable[[], bool],
+    ) -> None:
         super().__init__()
         self.signals, self.generation, self.features = signals, generation, features
+        self.umap, self.superseded = umap, superseded
 
     def run(self) -> None:
         try:
             self.signals.ready.emit(self.generation, "PCA", pca_layout(self.features))
+            if self.superseded():
+                return
             try:
-                xy = umap_layout(self.features)
+                xy = self.umap.layout(self.features, cancelled=self.superseded)
             except ImportError:
                 self.signals.note.emit(self.generation, UMAP_MISSING)
                 return
-            self.signals.ready.emit(self.generation, "UMAP", xy)
-        except RuntimeError:
-            return  # the window closed while this ran: nobody is waiting
+            if xy is not None:
+                self.signals.ready.emit(self.generation, "UMAP", xy)
+        except RuntimeError as exc:
+            if not self.superseded():  # else the window closed while this ran: nobody waits
+                self.signals.note.emit(self.generation, f"UMAP failed: {exc} (showing PCA)")
         except Exception as exc:  # a layout must never take the app down
             self.signals.note.emit(self.generation, f"layout failed: {type(exc).__name__}: {exc}")
 
@@ -178,6 +194,8 @@ class MapView(QWidget):
         self.signals.note.connect(self._layout_note)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
+        self._closed = False  # set by shutdown(): a running layout gives up within 0.2 s
+        self.umap = UmapProcess()  # one child process, kept between layouts
         # Predictions arrive in batches: lay out again once they pause, recolour soon after edits.
         self._relayout = QTimer(self, singleShot=True, interval=1500)
         self._relayout.timeout.connect(self.compute_layout)
@@ -204,6 +222,13 @@ class MapView(QWidget):
             if self.isVisible():
                 self.compute_layout()
 
+    def shutdown(self) -> None:
+        """Stop any layout (its UMAP process is killed) and wait for its thread to end."""
+        self._closed = True
+        self._relayout.stop()
+        self.pool.waitForDone()
+        self.umap.close()
+
     def _edited(self, **_info) -> None:
         self._recolour.start()
 
@@ -229,7 +254,16 @@ class MapView(QWidget):
         self._features_seen = have
         self.generation = next(_generations)
         self.note.setText(f"Laying out {have:,} chips…")
-        self.pool.start(_LayoutJob(self.signals, self.generation, review.features.copy()))
+        generation = self.generation
+        self.pool.start(
+            _LayoutJob(
+                self.signals,
+                generation,
+                review.features.copy(),
+                self.umap,
+                lambda: self._closed or self.generation != generation,
+            )
+        )
 
     def _layout_ready(self, generation: int, kind: str, xy: np.ndarray) -> None:
         if generation != self.generation or self.review is None or len(xy) != len(self.review):

@@ -4,7 +4,11 @@ Plain numpy; gui/map_view.py draws it and computes layouts off the window's thre
 
 from __future__ import annotations
 
+import importlib.util
+import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import numpy as np
 
@@ -12,7 +16,8 @@ from model.review import Review
 from model.tags import TAG_INDEX
 
 UMAP_MISSING = "UMAP needs umap-learn: pip install 'chip-audit[map]' (showing PCA)"
-UMAP_NEIGHBOURS = 15  # umap-learn's default; the layout's seed is fixed, so a set maps the same
+UMAP_NEIGHBOURS = 15  # umap-learn's default
+UMAP_DIMENSIONS = 50  # principal components UMAP works on (umap_layout says why)
 
 
 @dataclass(frozen=True)
@@ -33,27 +38,127 @@ def pca_layout(features: np.ndarray) -> np.ndarray:
     out = np.full((len(x), 2), np.nan, dtype=np.float32)
     if have.sum() < 2:
         return out
-    centred = x[have] - x[have].mean(axis=0)
-    # Eigenvectors of the d x d covariance: cheaper than an SVD of n x d for n in the 10,000s.
-    values, vectors = np.linalg.eigh(centred.T @ centred)
-    top = vectors[:, np.argsort(values)[::-1][:2]]
-    out[have] = centred @ top
+    out[have] = principal_components(x[have], 2)
     return out
 
 
+def principal_components(x: np.ndarray, k: int) -> np.ndarray:
+    """(n, k): the rows of x, centred, on their first k principal axes."""
+    centred = x - x.mean(axis=0)
+    # Eigenvectors of the d x d covariance: cheaper than an SVD of n x d for n in the 10,000s.
+    values, vectors = np.linalg.eigh(centred.T @ centred)
+    return centred @ vectors[:, np.argsort(values)[::-1][:k]]
+
+
 def umap_layout(features: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(n, 2) by UMAP on cosine distance (NaN where no features). ImportError when umap-learn is
-    not installed: the caller says UMAP_MISSING and keeps PCA."""
+    """(n, 2) by UMAP (NaN where no features). ImportError when umap-learn is not installed: the
+    caller says UMAP_MISSING and keeps PCA.
+
+    UMAP runs on the first UMAP_DIMENSIONS principal components of the unit-length features, by
+    Euclidean distance: on unit rows that orders neighbours as cosine similarity does, and its
+    neighbour search on 50 numbers a chip instead of 512 is most of what made 36,329 chips fit in
+    a minute on 2 cores (bench/map_layout.py). The seed is fixed so that a set maps the same."""
     import umap  # optional: the "map" extra
+
+    from model.neighbours import unit_rows
 
     x = np.asarray(features, dtype=np.float32)
     have = ~np.isnan(x).any(axis=1)
     out = np.full((len(x), 2), np.nan, dtype=np.float32)
     if have.sum() <= UMAP_NEIGHBOURS:
         return pca_layout(features)
-    reducer = umap.UMAP(n_neighbors=UMAP_NEIGHBOURS, metric="cosine", random_state=seed)
-    out[have] = reducer.fit_transform(x[have])
+    reduced = principal_components(unit_rows(x[have]), min(UMAP_DIMENSIONS, x.shape[1]))
+    reducer = umap.UMAP(
+        n_neighbors=UMAP_NEIGHBOURS,
+        metric="euclidean",
+        init="pca",
+        random_state=seed,
+        n_jobs=1,  # what a fixed seed means to umap-learn anyway; said, it does not warn
+    )
+    out[have] = reducer.fit_transform(reduced)
     return out
+
+
+def umap_available() -> bool:
+    return importlib.util.find_spec("umap") is not None
+
+
+def _layouts_in_child(requests: Connection, replies: Connection) -> None:
+    """The child's loop: a (features, seed) in, ("layout", xy) or ("failed", why) out."""
+    while True:
+        try:
+            features, seed = requests.recv()
+        except EOFError:  # the parent closed its end: done
+            return
+        try:
+            replies.send(("layout", umap_layout(features, seed)))
+        except Exception as exc:  # everything goes back to the parent, which says it
+            replies.send(("failed", f"{type(exc).__name__}: {exc}"))
+
+
+class UmapProcess:
+    """UMAP layouts in one child process, kept for the next layout.
+
+    Why a process: UMAP's compiled loops hold the GIL, a tenth of a second or more per epoch on
+    36,000 chips, so in a thread of the app they would stall the window 200 times over. Why kept:
+    a fresh process compiles UMAP's loops again (15 to 30 s on 2 cores), the layout itself takes
+    about as long. A layout given up is given up by killing the child; the next starts another."""
+
+    def __init__(self) -> None:
+        self._child: multiprocessing.process.BaseProcess | None = None
+        self._requests: Connection | None = None
+        self._replies: Connection | None = None
+
+    def layout(
+        self, features: np.ndarray, seed: int = 0, cancelled: Callable[[], bool] | None = None
+    ) -> np.ndarray | None:
+        """`umap_layout(features, seed)` in the child; None when `cancelled()` turned true
+        first. ImportError where umap-learn is missing; RuntimeError if the child fails."""
+        if not umap_available():
+            raise ImportError("umap-learn is not installed")
+        self._start()
+        assert self._requests is not None and self._replies is not None
+        self._requests.send((np.asarray(features), seed))
+        while not self._replies.poll(0.2):
+            if cancelled is not None and cancelled():
+                self.close()
+                return None
+            if not self._child.is_alive() and not self._replies.poll(0):
+                code = self._child.exitcode
+                self.close()
+                raise RuntimeError(f"the UMAP process ended early (exit code {code})")
+        kind, value = self._replies.recv()
+        if kind == "failed":
+            raise RuntimeError(value)
+        return value
+
+    def _start(self) -> None:
+        if self._child is not None and self._child.is_alive():
+            return
+        self.close()
+        context = multiprocessing.get_context("spawn")  # no forked copy of Qt's or Keras' threads
+        child_requests, self._requests = context.Pipe(duplex=False)
+        self._replies, child_replies = context.Pipe(duplex=False)
+        self._child = context.Process(
+            target=_layouts_in_child,
+            args=(child_requests, child_replies),
+            name="umap-layout",
+            daemon=True,
+        )
+        self._child.start()
+        child_requests.close()
+        child_replies.close()
+
+    def close(self) -> None:
+        """Kill the child, if any, and wait for it."""
+        if self._child is not None:
+            if self._child.is_alive():
+                self._child.kill()
+            self._child.join()
+        for end in (self._requests, self._replies):
+            if end is not None:
+                end.close()
+        self._child = self._requests = self._replies = None
 
 
 def colouring(review: Review, mode: str, tag: str) -> Colouring:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject
 
 from gui.prediction import PredictionController
 from gui.workers import CamRequest
-from model.grad_cam import coarse_note, tag_to_show, upsample
+from model.grad_cam import map_note, tag_to_show, upsample
 from model.versions import active_model
 
 
@@ -65,4 +65,4 @@ class GradCamView(QObject):
             return
         card = self.page.review.card
         heat = upsample(cam, shown.shape[0], shown.shape[1])
-        detail.set_overlay(heat, f"{tag} (red). " + coarse_note(grid, card.input_size))
+        detail.set_overlay(heat, map_note(tag, cam, grid, card.input_size))

@@ -11,7 +11,7 @@ import pytest
 
 from model.chips import decode_rgb
 from model.classifier import Classifier
-from model.grad_cam import cam_layer, class_activation, tag_to_show, upsample
+from model.grad_cam import cam_layer, class_activation, map_note, tag_to_show, upsample
 from model.tags import TAG_INDEX, TAGS
 
 
@@ -33,6 +33,18 @@ def test_map_of_a_real_chip(bundled_classifier: Classifier, chips_dir: Path) -> 
     assert big.shape == (256, 256) and big.min() >= 0 and big.max() <= 1
     # Smooth: neighbouring pixels differ by little, where the 4 x 4 cells jump.
     assert np.abs(np.diff(big, axis=1)).max() < 0.1
+
+
+def test_an_empty_map_is_said_to_be_empty() -> None:
+    """Where no part of the chip raises the tag (seen: the bundled model, primary at 0.97 on
+    train_100.tif, water), the map is all zero and draws nothing: the note must say so, not
+    "primary (red)" over a chip with no red."""
+    note = map_note("primary", np.zeros((4, 4), np.float32), 4, 32)
+    assert "nowhere in particular" in note and "(red)" not in note
+    assert "4 x 4" in note and "32 px" in note
+    cam = np.zeros((4, 4), np.float32)
+    cam[1, 2] = 1.0
+    assert map_note("water", cam, 4, 32).startswith("water (red). ")
 
 
 def test_the_tag_shown_is_the_most_suspect() -> None:
@@ -86,6 +98,29 @@ def test_g_shows_and_hides_the_map_over_the_chip(
     assert not np.array_equal(detail.overlay, first) or detail.overlay.max() == 0
     window.actions_by_id["grad_cam"].trigger()
     assert detail.overlay is None and detail.overlay_note.text() == ""
+
+
+def test_a_paused_run_still_serves_requests_between_batches() -> None:
+    """The worker serves Grad-CAM requests in the run's should_stop: before each batch, and
+    while a paused run holds there (else G would wait for the reviewer to resume)."""
+    import threading
+
+    from gui.workers import PredictionJob
+
+    job = PredictionJob("model.keras", [], "v1")
+    served = threading.Semaphore(0)
+    assert job.should_stop(served.release) is False
+    assert served.acquire(timeout=0)  # served once before the batch
+    job.set_paused(True)
+    outcome: list[bool] = []
+    holder = threading.Thread(target=lambda: outcome.append(job.should_stop(served.release)))
+    holder.start()
+    for _ in range(3):  # now, and again while it holds
+        assert served.acquire(timeout=10)
+    assert holder.is_alive() and job.holding
+    job.cancel()
+    holder.join(10)
+    assert outcome == [True]
 
 
 def _window(qtbot, tmp_path, tiny_model, monkeypatch):

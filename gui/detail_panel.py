@@ -1,6 +1,6 @@
 """The selected chip, large: a zoomable image (true colour, or NIR false colour for 4-band
-TIFFs) and, for each tag, the crowd's label, the model's probability against its threshold,
-the model's call and the reviewer's decision."""
+TIFFs; where the model looks laid over it on demand) and, for each tag, the crowd's label, the
+model's probability against its threshold, the model's call and the reviewer's decision."""
 
 from __future__ import annotations
 
@@ -160,7 +160,10 @@ class DetailPanel(QWidget):
         self.review: Review | None = None
         self.row: int | None = None
         self.selected = 1  # how many chips the grid has selected
-        self._bands: np.ndarray | None = None
+        self._bands: np.ndarray | None = None  # a TIFF's bands
+        self._rgb: np.ndarray | None = None  # a JPEG's or PNG's true colour
+        self._shown: np.ndarray | None = None  # a TIFF's colours in the current view mode
+        self._error = ""  # why the chip cannot be shown
 
         self.title = QLabel()
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -240,6 +243,7 @@ class DetailPanel(QWidget):
         self.review, self.row = review, row
         if review is None or row is None:
             self.title.setText("No chip selected")
+            self._bands = self._rgb = self._shown = None
             self.image.set_pixmap(None, "")
             self._fill_table()
             return
@@ -252,34 +256,49 @@ class DetailPanel(QWidget):
     def _load_image(self) -> None:
         assert self.review is not None and self.row is not None
         path = self.review.paths[self.row]
-        self._bands = None
+        self._bands, self._rgb, self._error = None, None, ""
         self.view_mode.setEnabled(False)
         try:
             if is_tiff(path):
                 self._bands = read_bands(path)
                 self.view_mode.setEnabled(self._bands.shape[2] >= 4)
-            self._rgb = None if self._bands is not None else decode_rgb(path)
-            self._error = ""
+            else:
+                self._rgb = decode_rgb(path)
         except ChipAuditError as exc:
-            self._rgb, self._error = None, getattr(exc, "reason", str(exc))
+            self._bands, self._error = None, getattr(exc, "reason", str(exc))
             self.review.mark_broken(path.stem, self._error)
         self._show_image()
 
-    def _show_image(self) -> None:
-        if self._bands is not None:
+    def shown_rgb(self) -> np.ndarray | None:
+        """The chip as the panel shows it, (h, w, 3) uint8 without the overlay: the true colour
+        of a JPEG or PNG, a TIFF's true colour (the shipped curves) or its NIR false colour.
+        None when no chip is shown or it cannot be read."""
+        if self._bands is None:
+            return self._rgb
+        if self._shown is None:  # a TIFF's colours, worked out once per chip and view mode
             nir = self.view_mode.currentIndex() == 1 and self._bands.shape[2] >= 4
-            rgb = tiff_false_colour(self._bands) if nir else tiff_rgb(self._bands)
-            self.image.set_pixmap(rgb_to_pixmap(rgb))
-        elif getattr(self, "_rgb", None) is not None:
-            self.image.set_pixmap(rgb_to_pixmap(heat_over(self._rgb, self.overlay)))
+            self._shown = tiff_false_colour(self._bands) if nir else tiff_rgb(self._bands)
+        return self._shown
+
+    def _show_image(self) -> None:
+        self._shown = None
+        self._redraw()
+
+    def _redraw(self) -> None:
+        rgb = self.shown_rgb()
+        if rgb is not None:
+            self.image.set_pixmap(rgb_to_pixmap(heat_over(rgb, self.overlay)))
+        elif self.row is None:
+            self.image.set_pixmap(None, "")
         else:
-            self.image.set_pixmap(None, f"Cannot show this chip: {getattr(self, '_error', '')}")
+            self.image.set_pixmap(None, f"Cannot show this chip: {self._error}")
 
     def set_overlay(self, heat: np.ndarray | None, note: str = "") -> None:
-        """Show (or, with None, hide) a map of where the model looks, over the chip."""
+        """Show (or, with None, hide) a map of where the model looks, over the chip as shown
+        (`shown_rgb`: heat is at its height and width)."""
         self.overlay = heat
         self.overlay_note.setText(note)
-        self._show_image()
+        self._redraw()
 
     def _fill_table(self) -> None:
         chip = None

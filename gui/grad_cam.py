@@ -1,6 +1,7 @@
 """Where the model looks (View > Where the model looks, G): a Grad-CAM map of the chip's most
-suspect tag (else the land tag the model is surest of) over the large chip, computed on demand
-in the thread that owns the model, and said to be coarse."""
+suspect tag (else the land tag the model is surest of) over the large chip as the panel shows it
+(a JPEG or PNG, a TIFF in true or false colour), computed on demand in the thread that owns the
+model (between two batches of a prediction run, not after it), and said to be coarse."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from PySide6.QtCore import QObject
 
 from gui.prediction import PredictionController
 from gui.workers import CamRequest
-from model.grad_cam import coarse_note, tag_to_show, upsample
+from model.grad_cam import map_note, tag_to_show, upsample
 from model.versions import active_model
 
 
@@ -39,10 +40,12 @@ class GradCamView(QObject):
         if not self._connected:
             thread.worker.cam_ready.connect(self._ready)
             self._connected = True
-        request = CamRequest(str(active_model().path), review.card.version, chip.path, tag)
+        request = CamRequest(
+            str(active_model().path), review.card.version, chip.path, tag, asker=id(self)
+        )
         self.pending = (request.request_id, row, tag)
         self.page.detail.set_overlay(None, f"Finding where the model sees {tag}…")
-        thread.cam_request.emit(request)
+        thread.ask_cam(request)
 
     def _ready(self, request_id: int, result) -> None:
         pending = self.pending
@@ -56,10 +59,10 @@ class GradCamView(QObject):
             detail.set_overlay(None, f"Cannot show where the model sees {tag}: {result}")
             return
         cam, grid = result
-        rgb = getattr(detail, "_rgb", None)
-        if rgb is None:
-            detail.set_overlay(None, "The map is shown over JPEG and PNG chips only.")
+        shown = detail.shown_rgb()
+        if shown is None:  # the chip cannot be shown, so neither can a map over it
+            detail.set_overlay(None, "")
             return
         card = self.page.review.card
-        heat = upsample(cam, rgb.shape[0], rgb.shape[1])
-        detail.set_overlay(heat, f"{tag} (red). " + coarse_note(grid, card.input_size))
+        heat = upsample(cam, shown.shape[0], shown.shape[1])
+        detail.set_overlay(heat, map_note(tag, cam, grid, card.input_size))

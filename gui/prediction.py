@@ -83,8 +83,8 @@ class PredictionController(QObject):
             self._thread = None
 
     def worker_thread(self) -> InferenceThread:
-        """The thread that owns the model: Grad-CAM requests go to it too (gui/grad_cam.py);
-        they wait behind a prediction run in progress."""
+        """The thread that owns the model: Grad-CAM requests go to it too (gui/grad_cam.py),
+        served between two batches of a run in progress."""
         return self._worker_thread()
 
     def _worker_thread(self) -> InferenceThread:

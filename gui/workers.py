@@ -6,7 +6,8 @@ those as signals. Every job carries the id of the run it belongs to, and every s
 back: the receiver (gui/prediction.py) accepts only the current run's results, so a batch already
 on its way when the user switched folders or models can never land. One long-lived QThread owns
 the Keras model, so Keras is never called from two threads, and the window's thread never waits
-on it.
+on it. Grad-CAM requests do not wait behind a run: they are kept aside (the newest per asker) and
+served between two batches of the run in progress, or at once when the thread is idle.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,12 +57,17 @@ class PredictionJob:
         else:
             self.resume.set()
 
-    def should_stop(self) -> bool:
-        """Called by the worker before each batch: hold here while paused."""
+    def should_stop(self, meanwhile: Callable[[], None] | None = None) -> bool:
+        """Called by the worker before each batch: hold here while paused. `meanwhile` is called
+        now and every 0.1 s of a pause (the worker serves Grad-CAM requests there)."""
+        if meanwhile is not None:
+            meanwhile()
         while not self.resume.wait(0.1):
             self.holding = True
             if self.cancelled.is_set():
                 break
+            if meanwhile is not None:
+                meanwhile()
         self.holding = False
         return self.cancelled.is_set()
 
@@ -73,11 +80,13 @@ class CamRequest:
     version: str
     path: Path
     tag: str
+    asker: int = 0  # who asked: only an asker's newest request is kept while it waits
     request_id: int = field(default_factory=lambda: next(_run_ids))
 
 
 class InferenceWorker(QObject):
-    """Lives in its own QThread. Loads a model once per path and runs one job at a time."""
+    """Lives in its own QThread. Loads a model once per path and runs one job at a time;
+    Grad-CAM requests are served between a run's batches (`ask_cam`)."""
 
     started = Signal(int, int)  # run id, total chips
     # run id, names, probs (n, 17), pooled features (n, d) of the same pass (None with TTA)
@@ -90,6 +99,7 @@ class InferenceWorker(QObject):
     precision_chosen = Signal(int, str)  # run id, "int8" or "fp32", with any fallback's reason
     # request id, (map (grid, grid) in [0, 1], grid) or the reason it could not be made (str)
     cam_ready = Signal(int, object)
+    _cam_waiting = Signal()  # emitted from the asking thread; queued to this one
 
     def __init__(self) -> None:
         super().__init__()
@@ -97,6 +107,31 @@ class InferenceWorker(QObject):
         self._model_path: str | None = None
         self._notes: list[str] = []  # why the predictor fell back to float32, if it did
         self._keras_model = None  # Grad-CAM's float32 network when the predictor is the twin
+        self._cams: dict[int, CamRequest] = {}  # waiting Grad-CAM requests, the newest per asker
+        self._cams_lock = threading.Lock()
+        self._cam_waiting.connect(self._serve_cams)
+
+    def ask_cam(self, request: CamRequest) -> None:
+        """Called from any thread (the window's): keep the request aside, replacing the asker's
+        older one (its answer would be ignored), and have it served as soon as this thread can:
+        between two batches of a run in progress, else when the thread's event loop gets to it."""
+        with self._cams_lock:
+            self._cams[request.asker] = request
+        self._cam_waiting.emit()
+
+    @Slot()
+    def _serve_cams(self, model_path: str | None = None) -> None:
+        """Answer the waiting requests, in this thread. Between batches (`model_path`: the run's
+        model) only those for the run's model: another model would be loaded mid-run, and the
+        run that uses this one is being cancelled anyway; the rest wait for the idle call."""
+        with self._cams_lock:
+            requests = [
+                r for r in self._cams.values() if model_path is None or r.model_path == model_path
+            ]
+            for request in requests:
+                del self._cams[request.asker]
+        for request in requests:
+            self.class_activation(request)
 
     def _load(self, model_path: str, version: str):
         """The predictor for this model, loaded once per path: the command line's choice (the
@@ -128,7 +163,6 @@ class InferenceWorker(QObject):
             self._keras_model = Classifier.load(model_path)
         return self._keras_model
 
-    @Slot(object)
     def class_activation(self, request: CamRequest) -> None:
         """Grad-CAM of one chip and tag, on demand, with the model this thread owns."""
         from model.chips import decode_rgb
@@ -168,6 +202,9 @@ class InferenceWorker(QObject):
                 pooled = None if features is None else np.array(features, dtype=np.float16)
                 self.batch_ready.emit(run_id, list(names), np.array(probs), pooled)
 
+            def should_stop() -> bool:  # before each batch: Grad-CAM requests are served here
+                return job.should_stop(lambda: self._serve_cams(job.model_path))
+
             # Features come from the same forward pass (the map, similar chips); TTA averages 8
             # passes and has none.
             result = predict_paths(
@@ -175,7 +212,7 @@ class InferenceWorker(QObject):
                 job.paths,
                 job.tta,
                 report,
-                job.should_stop,
+                should_stop,
                 on_batch=send,
                 features=not job.tta,
             )
@@ -194,10 +231,10 @@ class InferenceWorker(QObject):
 
 
 class InferenceThread(QObject):
-    """Owns the worker and its thread. Jobs queue in the thread's event loop and run in order."""
+    """Owns the worker and its thread. Jobs queue in the thread's event loop and run in order;
+    Grad-CAM requests (`ask_cam`) are served between a run's batches."""
 
     request = Signal(object)
-    cam_request = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -206,11 +243,14 @@ class InferenceThread(QObject):
         self.worker = InferenceWorker()
         self.worker.moveToThread(self.thread)
         self.request.connect(self.worker.run)
-        self.cam_request.connect(self.worker.class_activation)
         self.thread.start()
 
     def submit(self, job: PredictionJob) -> None:
         self.request.emit(job)
+
+    def ask_cam(self, request: CamRequest) -> None:
+        """Grad-CAM of one chip: answered by `worker.cam_ready`, between batches of a run."""
+        self.worker.ask_cam(request)
 
     def stop(self, job: PredictionJob | None = None) -> None:
         if job is not None:

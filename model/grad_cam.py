@@ -78,3 +78,15 @@ def coarse_note(grid: int, input_size: int) -> str:
         f"Where the model sees it: a {grid} x {grid} map (the model looks at {input_size} px),"
         " smoothed; it says which part of the chip, not which pixels."
     )
+
+
+def map_note(tag: str, cam: np.ndarray, grid: int, input_size: int) -> str:
+    """What to say beside the map: the tag in red and how coarse the map is; or, where no part
+    of the chip raises the tag's score (an all-zero map, which draws nothing), that."""
+    if not np.any(cam > 0):
+        return (
+            f"Where the model sees {tag}: nowhere in particular. No part of the chip raises its"
+            f" {tag} score on the {grid} x {grid} map (the model looks at {input_size} px), so"
+            " nothing is marked red."
+        )
+    return f"{tag} (red). " + coarse_note(grid, input_size)

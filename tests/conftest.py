@@ -250,6 +250,16 @@ def choices(monkeypatch: pytest.MonkeyPatch) -> Choices:
 
 
 @pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch):
+    """The network's predict held at a gate (tests/gating.py) until the test opens it."""
+    from gating import Gate
+
+    held = Gate(monkeypatch)
+    yield held
+    held.release()  # never leave the inference thread blocked
+
+
+@pytest.fixture
 def open_and_wait(qtbot):
     """open_and_wait(window, folder, labels=None, use_labels=True) -> bool: open a folder as the
     user does (off the window's thread) and wait until it is shown (True) or refused (False)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gating import Gate
 
 from gui.main_window import MainWindow
 from gui.workers import ThumbnailLoader
@@ -25,40 +26,6 @@ from model.session import ReviewSession
 from model.versions import set_active_model
 
 pytestmark = pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="no bundled model")
-
-
-class Gate:
-    """Holds every batch the network is given (Classifier.predict_batch, and
-    predict_batch_with_features, which the window's runs use) until opened; says when one is
-    waiting."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.open_ = threading.Event()
-        self.waiting = threading.Event()
-        for method in ("predict_batch", "predict_batch_with_features"):
-            monkeypatch.setattr(Classifier, method, self._gated(getattr(Classifier, method)))
-
-    def _gated(self, original):
-        def gated(classifier, images, *args, **kwargs):
-            self.waiting.set()
-            assert self.open_.wait(120), "the gate was never opened"
-            return original(classifier, images, *args, **kwargs)
-
-        return gated
-
-    def close(self) -> None:
-        self.waiting.clear()
-        self.open_.clear()
-
-    def release(self) -> None:
-        self.open_.set()
-
-
-@pytest.fixture
-def gate(monkeypatch) -> Gate:
-    gate = Gate(monkeypatch)
-    yield gate
-    gate.release()  # never leave the inference thread blocked
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import os
 import tarfile
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,7 +388,9 @@ def make_twin(
     """Export, quantise, check and cache the model's twin; returns the stored check. Its
     training chips (a folder or a .tar) and labels are those named, else where
     `find_training_data` finds them."""
-    import keras
+    from model.tensorflow_setup import import_keras
+
+    keras = import_keras()  # first: TensorFlow's settings, and no start-up chatter on stderr
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -422,9 +425,11 @@ def make_twin(
             raise ModelError(f"{validation.errors[0]} (a validation chip; no twin made)")
         exported, prepared, quantised = (Path(work) / n for n in ("f.onnx", "p.onnx", "q.onnx"))
         spec = keras.InputSpec(shape=(None, size, size, 3), dtype="float32")
-        classifier.two_output_network.export(
-            str(exported), format="onnx", verbose=False, input_signature=[spec]
-        )
+        with warnings.catch_warnings():  # tf2onnx's own use of NumPy: noise to a user
+            warnings.simplefilter("ignore", FutureWarning)
+            classifier.two_output_network.export(
+                str(exported), format="onnx", verbose=False, input_signature=[spec]
+            )
         quant_pre_process(str(exported), str(prepared), skip_symbolic_shape=True)
         graph = onnx.load(str(prepared), load_external_data=False).graph
         input_name = graph.input[0].name

@@ -210,7 +210,7 @@ def _how_to_make(card: ModelCard) -> str:
         find_training_data(card)
     except ModelError as exc:
         return f"{exc}; {MAKE_HINT}"
-    return "made on first use, or with 'python main.py make-twin'"
+    return "made by the first 'predict' or 'evaluate', or with 'python main.py make-twin'"
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,9 @@ def lineage_entry(card: ModelCard) -> dict[str, Any]:
         "version": card.version,
         "created": card.created,
         "recipe": card.recipe,
-        "data": {k: v for k, v in card.data.items() if k != "validation_names"},
+        "data": {
+            k: v for k, v in card.data.items() if k not in ("validation_names", "calibration_names")
+        },
         "history": card.history,
         "validation": {
             k: validation.get(k) for k in ("n_chips", "f2_samples", "f1_samples", "macro_f1")

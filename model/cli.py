@@ -138,8 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
         "make-twin", help="make (again) a model's int8 twin and check it against float32"
     )
     p.add_argument("--model", type=Path)
-    p.add_argument("--folder", type=Path, help="its training chips (default: its card's folder)")
-    p.add_argument("--labels", type=Path, help="their labels CSV (default: its card's)")
+    p.add_argument(
+        "--chips",
+        "--folder",
+        dest="chips",
+        type=Path,
+        help="its training chips, a folder or a .tar of them (default: its card's folder, else "
+        "its card's archive in $CHIP_AUDIT_TRAINING_DATA or ../shared/data/planet)",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="their labels CSV (default: its card's, else its card's labels source found there)",
+    )
 
     p = sub.add_parser(
         "audit",
@@ -421,7 +432,7 @@ def cmd_make_twin(args: argparse.Namespace) -> int:
     from model.predictor import resolve_model_path
 
     path = resolve_model_path(args.model)
-    check = make_twin(path, args.folder, args.labels, _say)
+    check = make_twin(path, args.chips, args.labels, _say)
     val = check["validation"]
     for name in ("fp32", "int8"):
         print(

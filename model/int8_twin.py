@@ -14,9 +14,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+import tarfile
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,9 @@ import numpy as np
 from model.card import ModelCard, read_card
 from model.errors import ChipAuditError, ModelError
 from model.files import atomic_write_text
+from model.labels import read_labels
 from model.metrics import decide, pooled_summary, summary
-from model.paths import user_data_dir
+from model.paths import training_data_dir, user_data_dir
 from model.tags import TAGS
 
 # The accuracy budget: the twin runs by default only where its calls lose no more than this.
@@ -35,6 +39,7 @@ MACRO_F1_BUDGET = 0.01
 # 1,024 calibration chips and a float32 head: on the bundled model's validation chips, 256 chips
 # and an int8 head lost 0.0205 macro F1 (outside the budget); these lose 0.0089.
 CALIBRATION_CHIPS = 1024
+CALIBRATION_SEED = 0
 VERSION_KEY = "chip_audit_version"  # in the ONNX file's metadata: which weights it was made from
 CHECK_FORMAT = 1
 
@@ -196,41 +201,168 @@ def load_twin(model_path: Path) -> Int8Twin:
     return Int8Twin(session, card, model_path)
 
 
-# --- making a twin --------------------------------------------------------------------------
+# --- making a twin ---------------------------------------------------------------------------
+MAKE_HINT = "make it with 'python main.py make-twin --chips FOLDER_OR_TAR --labels CSV'"
+
+
 def _how_to_make(card: ModelCard) -> str:
     try:
-        training_chips(card)
+        find_training_data(card)
     except ModelError as exc:
-        return f"{exc}; make it with 'python main.py make-twin --folder DIR --labels CSV'"
-    return "made on first use, or with 'python main.py make-twin'"
+        return f"{exc}; {MAKE_HINT}"
+    return "made by the first 'predict' or 'evaluate', or with 'python main.py make-twin'"
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Where a model's training chips (a folder of them, or a .tar) and their labels are here."""
+
+    chips: Path
+    labels: Path
+
+    @property
+    def is_archive(self) -> bool:
+        return self.chips.is_file()
+
+
+def find_training_data(
+    card: ModelCard,
+    chips: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+) -> TrainingData:
+    """Where the model's training chips and labels are on this machine, looked for in order:
+    the ones named (a folder or a .tar of chips; a labels CSV); else the folder and labels file
+    its card records, where they exist; else the chips' archive and labels file its card names
+    (`archive`, `labels_source`) in the training data folder (`paths.training_data_dir`:
+    $CHIP_AUDIT_TRAINING_DATA, else ../shared/data/planet). Only existence is checked here;
+    ModelError (one line) saying what was looked for and where."""
+    data = card.data
+    recorded_chips, recorded_labels = Path(data.get("folder") or ""), data.get("labels") or ""
+    archive, labels_source = data.get("archive"), data.get("labels_source")
+    folder, where = training_data_dir()
+
+    if chips is not None:
+        found_chips = Path(chips)
+        if not found_chips.is_dir() and not (
+            found_chips.is_file() and tarfile.is_tarfile(found_chips)
+        ):
+            raise ModelError(f"{found_chips}: neither a folder of chips nor a .tar of them")
+    elif data.get("folder") and recorded_chips.is_dir():
+        found_chips = recorded_chips
+    elif archive and (folder / archive).is_file():
+        found_chips = folder / archive
+    elif archive:
+        raise ModelError(
+            f"its training chips ({archive}) are not in {where}, nor where its card says "
+            f"({recorded_chips})"
+        )
+    else:
+        raise ModelError(
+            f"its training chips ({recorded_chips}, {recorded_labels}) are not on this machine"
+        )
+
+    if labels is not None:
+        found_labels = Path(labels)
+    elif recorded_labels and Path(recorded_labels).is_file():
+        found_labels = Path(recorded_labels)
+    elif labels_source and (folder / labels_source).is_file():
+        found_labels = folder / labels_source
+    elif labels_source:
+        raise ModelError(
+            f"its training labels ({labels_source}) are not in {where}, nor where its card "
+            f"says ({recorded_labels})"
+        )
+    else:
+        raise ModelError(f"its training labels ({recorded_labels}) are not on this machine")
+    return TrainingData(found_chips, found_labels)
+
+
+def calibration_draw(train_names: list[str]) -> list[str]:
+    """The calibration chips of a model trained on `train_names`: a seeded draw of
+    CALIBRATION_CHIPS of them, in natural order (`train` records it on the card)."""
+    train = sorted(set(train_names), key=_natural)
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    picked = rng.choice(len(train), min(CALIBRATION_CHIPS, len(train)), replace=False)
+    return [train[i] for i in sorted(picked)]
+
+
+def _chips_in(source: Path) -> dict[str, Any]:
+    """Every chip of a folder (name -> path) or of a .tar (name -> its member)."""
+    from model.chips import CHIP_EXTENSIONS, list_chips
+
+    if source.is_dir():
+        return {p.stem: p for p in list_chips(source).paths}
+    with tarfile.open(source) as archive:
+        return {
+            Path(m.name).stem: m
+            for m in archive.getmembers()
+            if m.isfile() and m.name.lower().endswith(CHIP_EXTENSIONS)
+        }
+
+
+def _unpack(source: Path, members: list[tarfile.TarInfo], into: Path) -> dict[str, Path]:
+    """The named members of the archive, written flat into `into` (their own names only)."""
+    into.mkdir(parents=True, exist_ok=True)
+    unpacked = {}
+    with tarfile.open(source) as archive:
+        for member in members:
+            handle = archive.extractfile(member)
+            if handle is None:
+                continue
+            target = into / Path(member.name).name
+            target.write_bytes(handle.read())
+            unpacked[target.stem] = target
+    return unpacked
 
 
 def training_chips(
     card: ModelCard,
-    folder: str | os.PathLike[str] | None = None,
+    chips: str | os.PathLike[str] | None = None,
     labels: str | os.PathLike[str] | None = None,
+    unpack_to: str | os.PathLike[str] | None = None,
 ) -> tuple[list[Path], list[Path], dict[str, tuple[str, ...]]]:
-    """(calibration chips, validation chips, labels) from the folder the model was trained on
-    (its card's, or the one named), with the validation chips its card lists."""
-    from model.tuning import validation_chips
-
-    folder = Path(folder or card.data.get("folder") or "")
-    labels_path = Path(labels or card.data.get("labels") or "")
+    """(calibration chips, validation chips, labels) of the model, from its training data where
+    `find_training_data` finds it. The calibration chips are those its card lists
+    (`calibration_names`), else a draw from the labelled chips that are not validation chips;
+    the validation chips are those its card lists. From an archive, only these chips are read,
+    unpacked into `unpack_to` (the caller removes it)."""
     names = card.data.get("validation_names") or []
     if not names:
         raise ModelError("its card lists no validation chips to check a twin on")
-    if not folder.is_dir() or not labels_path.is_file():
-        raise ModelError(f"its training chips ({folder}, {labels_path}) are not on this machine")
+    found = find_training_data(card, chips, labels)
     try:
-        validation, by_label, by_name = validation_chips(card, folder, labels_path)
+        by_label = read_labels(found.labels)
+        available = _chips_in(found.chips)
     except ChipAuditError as exc:
         raise ModelError(str(exc)) from None
+    except (OSError, tarfile.TarError) as exc:
+        raise ModelError(f"{found.chips}: unreadable archive ({exc})") from None
+    missing = [n for n in names if n not in available or n not in by_label]
+    if missing:
+        raise ModelError(
+            f"{found.chips}: {len(missing)} of the model's {len(names)} validation chips are "
+            f"missing or unlabelled in {found.labels} (first: {missing[0]})"
+        )
     held_out = set(names)
-    train = sorted((n for n in by_name if n in by_label and n not in held_out), key=_natural)
-    rng = np.random.default_rng(0)
-    picked = rng.choice(len(train), min(CALIBRATION_CHIPS, len(train)), replace=False)
-    calibration = [by_name[train[i]] for i in sorted(picked)]
-    return calibration, validation, by_label
+    calibration = card.data.get("calibration_names") or calibration_draw(
+        [n for n in available if n in by_label and n not in held_out]
+    )
+    overlap = [n for n in calibration if n in held_out]
+    if overlap:
+        raise ModelError(f"its card lists {overlap[0]} as both a calibration and validation chip")
+    absent = [n for n in calibration if n not in available]
+    if absent:
+        raise ModelError(
+            f"{found.chips}: {len(absent)} of the model's {len(calibration)} calibration chips "
+            f"are missing (first: {absent[0]})"
+        )
+    paths = available
+    if found.is_archive:
+        if unpack_to is None:
+            raise ValueError("chips read from an archive need a folder to be unpacked into")
+        wanted = [available[n] for n in [*calibration, *names]]
+        paths = _unpack(found.chips, wanted, Path(unpack_to))
+    return [paths[n] for n in calibration], [paths[n] for n in names], by_label
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -249,12 +381,16 @@ def _best_rate(run: Callable[[], object], n: int, repeat: int = 2) -> float:
 
 def make_twin(
     model_path: str | os.PathLike[str],
-    folder: str | os.PathLike[str] | None = None,
+    chips: str | os.PathLike[str] | None = None,
     labels: str | os.PathLike[str] | None = None,
     say: Say | None = None,
 ) -> dict[str, Any]:
-    """Export, quantise, check and cache the model's twin; returns the stored check."""
-    import keras
+    """Export, quantise, check and cache the model's twin; returns the stored check. Its
+    training chips (a folder or a .tar) and labels are those named, else where
+    `find_training_data` finds them."""
+    from model.tensorflow_setup import import_keras
+
+    keras = import_keras()  # first: TensorFlow's settings, and no start-up chatter on stderr
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -269,23 +405,31 @@ def make_twin(
     from model.labels import label_matrix
     from model.tuning import validation_draws
 
+    source = find_training_data(read_card(model_path), chips, labels)
     classifier = Classifier.load(model_path)
     card, size = classifier.card, classifier.input_size
-    calibration_paths, validation_paths, by_label = training_chips(card, folder, labels)
     note = say or (lambda _line: None)
-    note(f"making the int8 twin of {card.version} (once per model version)")
-    calibration = decode_all(calibration_paths, size).images.astype(np.float32)
-    validation = decode_all(validation_paths, size)
-    if validation.errors:
-        raise ModelError(f"{validation.errors[0]} (a validation chip; no twin made)")
-
+    note(
+        f"making the int8 twin of {card.version} from {source.chips.name} "
+        "(once per model version, a minute or two)"
+    )
     twins_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=twins_dir(), prefix=".making-") as work:
+        # From an archive, only the calibration and validation chips are unpacked, in here.
+        calibration_paths, validation_paths, by_label = training_chips(
+            card, source.chips, source.labels, Path(work) / "chips"
+        )
+        calibration = decode_all(calibration_paths, size).images.astype(np.float32)
+        validation = decode_all(validation_paths, size)
+        if validation.errors:
+            raise ModelError(f"{validation.errors[0]} (a validation chip; no twin made)")
         exported, prepared, quantised = (Path(work) / n for n in ("f.onnx", "p.onnx", "q.onnx"))
         spec = keras.InputSpec(shape=(None, size, size, 3), dtype="float32")
-        classifier.two_output_network.export(
-            str(exported), format="onnx", verbose=False, input_signature=[spec]
-        )
+        with warnings.catch_warnings():  # tf2onnx's own use of NumPy: noise to a user
+            warnings.simplefilter("ignore", FutureWarning)
+            classifier.two_output_network.export(
+                str(exported), format="onnx", verbose=False, input_signature=[spec]
+            )
         quant_pre_process(str(exported), str(prepared), skip_symbolic_shape=True)
         graph = onnx.load(str(prepared), load_external_data=False).graph
         input_name = graph.input[0].name
@@ -355,7 +499,11 @@ def make_twin(
         "quantisation": "static QDQ: int8 weights per channel, uint8 activations (MinMax); "
         "float32 head",
         "calibration": {
-            "folder": str(calibration_paths[0].parent),
+            "chips": str(source.chips),
+            "labels": str(source.labels),
+            "names": "the card's calibration_names"
+            if card.data.get("calibration_names")
+            else "a seeded draw of its labelled chips that are not validation chips",
             "n_chips": len(calibration_paths),
         },
         "validation": {

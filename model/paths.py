@@ -8,6 +8,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL = REPO_ROOT / "resources" / "model" / "chip_audit_vgg16.keras"
+# Where a model's training data (the 32 px chips' archive, the labels CSV) is looked for when its
+# card's own paths are not on this machine. Not CHIP_AUDIT_DATA: that is the user's data folder,
+# where twins are written; this one is only read.
+TRAINING_DATA_ENV = "CHIP_AUDIT_TRAINING_DATA"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "planet"
 
 
 def user_data_dir() -> Path:
@@ -28,3 +33,13 @@ def user_data_dir() -> Path:
 
 def models_dir() -> Path:
     return user_data_dir() / "models"
+
+
+def training_data_dir() -> tuple[Path, str]:
+    """The one folder a model's training data is looked for in, and how a message names it:
+    $CHIP_AUDIT_TRAINING_DATA if set (then that folder only), else the data folder beside this
+    checkout, ../shared/data/planet. The folder need not exist."""
+    override = os.environ.get(TRAINING_DATA_ENV)
+    if override:
+        return Path(override), f"${TRAINING_DATA_ENV} ({override})"
+    return SHARED_DATA, f"../shared/data/planet ({SHARED_DATA}; ${TRAINING_DATA_ENV} is unset)"

@@ -134,9 +134,9 @@ def _make_on_first_use(path: Path, say: Say | None) -> None:
     if int8_twin.twin_path(card.version).is_file():
         return
     try:
-        int8_twin.training_chips(card)
+        int8_twin.find_training_data(card)  # the card's folder, else its archive in the data folder
     except ModelError:
-        return  # the choice says where the chips were expected
+        return  # the choice says what was looked for, and where
     try:
         int8_twin.make_twin(path, say=say)
     except Exception as exc:  # conversion raises many types; float32 still runs

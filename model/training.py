@@ -22,6 +22,7 @@ from model.chips import list_chips
 from model.classifier import Classifier, build_network, new_version
 from model.decoding import decode_all
 from model.errors import CancelledError, ChipAuditError
+from model.int8_twin import calibration_draw
 from model.labels import label_matrix, read_labels, tag_counts
 from model.metrics import fbeta_samples
 from model.tags import TAGS
@@ -334,6 +335,8 @@ def train(
             "counts_train": tag_counts({n: labels[n] for n in train_names}),
             "counts_val": tag_counts({n: labels[n] for n in val_names}),
             "validation_names": val_names,
+            # The chips its int8 twin is calibrated on: training chips, never validation ones.
+            "calibration_names": calibration_draw(train_names),
         },
         history=monitor.history,
         metrics=metrics,

@@ -4,7 +4,7 @@ The data lives at <repo>/../shared/data/planet. Tests that need it skip, with th
 is absent, unless CHIP_AUDIT_REQUIRE_DATA=1 (as .ci/run sets): then they fail, so that a CI run
 without the data cannot pass on the other tests alone. Nothing here writes outside pytest's
 temporary folders: the app's data folder and Keras' home are pointed at a temporary folder for
-the whole session.
+the whole session (and the training data folder a model's twin is made from, at an empty one).
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ _SESSION_TMP = Path(tempfile.mkdtemp(prefix="chip-audit-tests-"))
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ["CHIP_AUDIT_DATA"] = str(_SESSION_TMP / "data")
 os.environ["KERAS_HOME"] = str(_SESSION_TMP / "keras")
+# No training data where a model looks for its chips' archive (model.paths.training_data_dir), so
+# that no predict makes the bundled model's int8 twin (1.5 minutes) unless a test points it at
+# the data (test_int8_twin.py does).
+os.environ["CHIP_AUDIT_TRAINING_DATA"] = str(_SESSION_TMP / "no-training-data")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Keras before Qt: pytest-qt imports PySide6 when pytest configures, and PySide6's import hook

@@ -19,6 +19,7 @@ from model.chips import decode_rgb, list_chips
 from model.classifier import Classifier, build_network, dihedral
 from model.decoding import decode_all
 from model.errors import CancelledError, ModelError
+from model.int8_twin import calibration_draw
 from model.metrics import GRID, cross_validated_calls, decide
 from model.predicting import load_model
 from model.tags import TAG_INDEX, TAGS, WEATHER_INDICES
@@ -134,7 +135,10 @@ def test_card_fields(
     classifier: Classifier,
     chips_dir: Path,
     chip_labels: dict[str, tuple[str, ...]],
+    labelled_names: list[str],
 ) -> None:
+    from conftest import TINY_MODEL_CHIPS
+
     raw = json.loads(card_path(tiny_model).read_text(encoding="utf-8"))
     for key in ("tags", "input_size", "thresholds", "version", "created", "history", "metrics"):
         assert key in raw, key
@@ -148,6 +152,12 @@ def test_card_fields(
     data = raw["data"]
     assert data["n_train"] + data["n_val"] == data["n_labelled"] == 60
     assert data["n_val"] == len(data["validation_names"]) >= 5
+    # Its int8 twin's calibration chips: all its training chips here (fewer than 1,024), none
+    # of them a validation chip.
+    validation = set(data["validation_names"])
+    train_names = [n for n in labelled_names[:TINY_MODEL_CHIPS] if n not in validation]
+    assert data["calibration_names"] == calibration_draw(train_names)
+    assert len(data["calibration_names"]) == data["n_train"]
     assert read_card(tiny_model).version == raw["version"]
 
     # The validation figures: scikit-learn's scores of the cross-validated calls on the card's

@@ -319,8 +319,10 @@ def test_predict_and_evaluate_print_only_their_own_lines(
     assert len(predicted.stdout.splitlines()) == 4
     lines = predicted.stderr.splitlines()
     assert len(lines) == 3, lines
-    # No int8 twin in a fresh data folder, and the bundled model's training chips are not here.
+    # No int8 twin in a fresh data folder, and the bundled model's training chips are not in the
+    # training data folder (conftest's, empty), so none is made.
     assert lines[0].startswith("float32: no int8 twin for version "), lines
+    assert "training chips (train-jpg-32px.tar) are not in $CHIP_AUDIT_TRAINING_DATA" in lines[0]
     assert re.fullmatch(r"predict \[#{24}\] 3/3 .*", lines[1]), lines
     assert re.fullmatch(r"predicted 3 chips in \d+\.\ds \(\d+ chips/s\)", lines[2]), lines
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model import int8_twin
+from model.card import write_card
 from model.cli import main
 from model.labels import label_matrix
 from model.metrics import summary
+from model.paths import TRAINING_DATA_ENV
 from model.predicting import predict_paths
-from model.predictor import open_predictor
+from model.predictor import choose_precision, open_predictor, prepare_precision
 
 pytestmark = pytest.mark.slow
 
@@ -24,20 +26,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def twin_data(tmp_path_factory, planet_dir: Path, bundled_model: Path) -> Path:
     """A user data folder holding the bundled model's twin, made from its own training chips
-    (the 32 px tar, unpacked into a temporary folder) as `make-twin` makes it."""
+    read straight out of the 32 px tar, as `make-twin --chips train-jpg-32px.tar` makes it."""
     from conftest import _require
 
     tar = _require(planet_dir / "train-jpg-32px.tar", "the 32 px training chips")
-    root = tmp_path_factory.mktemp("twin")
-    with tarfile.open(tar) as archive:
-        archive.extractall(root / "chips", filter="data")
-    data = root / "data"
+    data = tmp_path_factory.mktemp("twin") / "data"
     previous = os.environ["CHIP_AUDIT_DATA"]
     os.environ["CHIP_AUDIT_DATA"] = str(data)
     try:
-        int8_twin.make_twin(
-            bundled_model, root / "chips" / "train-jpg-32px", planet_dir / "train_v2.csv"
-        )
+        int8_twin.make_twin(bundled_model, tar, planet_dir / "train_v2.csv")
     finally:
         os.environ["CHIP_AUDIT_DATA"] = previous
     return data
@@ -79,6 +76,88 @@ def test_int8_calls_agree_with_float32_on_the_full_size_chips(
     check = json.loads(int8_twin.check_path(twin.version).read_text())
     assert check["validation"]["n_chips"] == len(twin.card.data["validation_names"])
     assert check["calibration"]["n_chips"] == int8_twin.CALIBRATION_CHIPS
+    assert check["calibration"]["names"] == "the card's calibration_names"
+
+
+# --- where the training chips are found ------------------------------------------------------
+def _moved(card, tmp_path: Path):
+    """The bundled card as on a user's machine: the folder and labels file it was trained from
+    are not there."""
+    data = {**card.data, "folder": str(tmp_path / "gone" / "train-jpg-32px")}
+    return dataclasses.replace(card, data={**data, "labels": str(tmp_path / "gone" / "l.csv")})
+
+
+def test_the_training_chips_are_read_from_the_archive_where_the_cards_folder_is_absent(
+    bundled_classifier, planet_dir, chip_labels, tmp_path, monkeypatch
+):
+    from conftest import _require
+
+    tar = _require(planet_dir / "train-jpg-32px.tar", "the 32 px training chips")
+    card = _moved(bundled_classifier.card, tmp_path)
+    expected = int8_twin.TrainingData(tar, planet_dir / "train_v2.csv")
+    monkeypatch.delenv(TRAINING_DATA_ENV)  # the data folder beside the checkout
+    assert int8_twin.find_training_data(card) == expected
+    monkeypatch.setenv(TRAINING_DATA_ENV, str(planet_dir))
+    assert int8_twin.find_training_data(card) == expected
+
+    unpacked = tmp_path / "unpacked"
+    calibration, validation, labels = int8_twin.training_chips(card, unpack_to=unpacked)
+    # Exactly the chips the card names, and only those are read out of the archive.
+    names = card.data["validation_names"]
+    assert [p.stem for p in calibration] == card.data["calibration_names"]
+    assert [p.stem for p in validation] == names
+    assert {p.parent for p in calibration + validation} == {unpacked}
+    assert len(list(unpacked.iterdir())) == int8_twin.CALIBRATION_CHIPS + len(names)
+    assert all(n in labels for n in names)
+
+
+def test_the_bundled_cards_calibration_chips_are_its_own_training_chips(
+    bundled_classifier, planet_dir, train_v2_csv, chip_labels
+):
+    """1,024 of the chips it trained on (the tar's chips labelled in train_v2.csv, less the 852
+    full-size chips held back for evaluation, less its validation chips), drawn as `train`
+    draws them; none is a validation chip or one of the held-back chips."""
+    from conftest import _require
+
+    from model.labels import read_labels
+
+    tar = _require(planet_dir / "train-jpg-32px.tar", "the 32 px training chips")
+    data = bundled_classifier.card.data
+    calibration, validation = data["calibration_names"], set(data["validation_names"])
+    assert len(set(calibration)) == len(calibration) == int8_twin.CALIBRATION_CHIPS
+    assert not validation & set(calibration)
+    assert not set(chip_labels) & set(calibration)
+    labelled = read_labels(train_v2_csv)
+    trained_on = [
+        n
+        for n in int8_twin._chips_in(tar)
+        if n in labelled and n not in chip_labels and n not in validation
+    ]
+    assert len(trained_on) == data["n_train"]
+    assert int8_twin.calibration_draw(trained_on) == calibration
+    assert (data["archive"], data["labels_source"]) == (tar.name, train_v2_csv.name)
+
+
+def test_a_missing_archive_falls_back_with_one_line_naming_what_was_looked_for(
+    bundled_model, bundled_classifier, tmp_path, monkeypatch
+):
+    empty = tmp_path / "no-data"
+    monkeypatch.setenv(TRAINING_DATA_ENV, str(empty))
+    monkeypatch.setenv("CHIP_AUDIT_DATA", str(tmp_path / "app-data"))
+    moved = tmp_path / "model" / bundled_model.name
+    moved.parent.mkdir()
+    moved.symlink_to(bundled_model)
+    write_card(moved, _moved(bundled_classifier.card, tmp_path))
+    lines: list[str] = []
+    choice = prepare_precision(moved, "auto", lines.append)
+    assert choice.precision == "fp32" and not int8_twin.twins_dir().exists()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"float32: no int8 twin for version {bundled_classifier.version}")
+    assert (
+        f"its training chips (train-jpg-32px.tar) are not in ${TRAINING_DATA_ENV} ({empty}), "
+        f"nor where its card says ({tmp_path / 'gone' / 'train-jpg-32px'})" in lines[0]
+    )
+    assert "make-twin --chips FOLDER_OR_TAR --labels CSV" in lines[0]
 
 
 def _corrupt(data: Path, version: str) -> str:
@@ -116,7 +195,8 @@ def test_a_twin_of_other_weights_is_stale_even_with_a_matching_check(
     with_twin, bundled_model, bundled_classifier
 ):
     """The ONNX file says which version it was made from: a twin copied under another model's
-    name (checksum and check rewritten to match) is refused by its own metadata."""
+    name (checksum and check rewritten to match) is refused by its own metadata. Asked for at
+    int8, so that it is loaded whatever its check's verdict on this machine."""
     import onnx
 
     version = bundled_classifier.version
@@ -128,7 +208,7 @@ def test_a_twin_of_other_weights_is_stale_even_with_a_matching_check(
     check["onnx_sha256"] = int8_twin._sha256(int8_twin.twin_path(version))
     int8_twin.check_path(version).write_text(json.dumps(check))
     lines: list[str] = []
-    assert open_predictor(bundled_model, "auto", lines.append).precision == "fp32"
+    assert open_predictor(bundled_model, "int8", lines.append).precision == "fp32"
     assert len(lines) == 1 and "stale int8 twin (made from version 20200101" in lines[0]
 
 
@@ -167,7 +247,9 @@ def test_the_app_worker_runs_the_command_line_predictor(
     with_twin, bundled_model, bundled_classifier, chips_dir, labelled_names, qapp
 ):
     """The window's inference worker opens its model with `open_predictor`, as `predict` does:
-    with the twin cached it runs int8, and its batches are the command line's probabilities."""
+    with the twin cached it runs the precision the command line chooses (int8 where the twin's
+    check says it is faster here and within budget), and its batches are the command line's
+    probabilities."""
     from gui.workers import InferenceWorker, PredictionJob
 
     paths = [chips_dir / f"{n}.jpg" for n in labelled_names[:100]]
@@ -179,6 +261,6 @@ def test_the_app_worker_runs_the_command_line_predictor(
     worker.batch_ready.connect(lambda _run, _names, probs: batches.append(probs))
     worker.failed.connect(lambda _run, message: failed.append(message))
     worker.run(PredictionJob(str(bundled_model), paths, bundled_classifier.version))
-    assert failed == [] and chosen == ["int8"]
+    assert failed == [] and chosen == [choose_precision(bundled_model).precision]
     command_line = predict_paths(open_predictor(bundled_model, "auto"), paths)
     np.testing.assert_array_equal(np.concatenate(batches), command_line.probs)

@@ -140,6 +140,7 @@ def test_retrain_compares_new_and_old_on_the_same_unseen_validation_chips(
     assert parent_run["version"] == tiny_card.version
     assert parent_run["recipe"] == tiny_card.recipe and parent_run["history"] == tiny_card.history
     assert "validation_names" not in parent_run["data"]
+    assert "calibration_names" not in parent_run["data"] and card.data["calibration_names"]
     assert card.ancestors[1:] == tiny_card.ancestors
     # Same recipe fields as a model trained by model.training.train directly (the tiny model).
     assert set(card.recipe) == set(tiny_card.recipe)

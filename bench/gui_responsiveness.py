@@ -13,11 +13,14 @@ everything with --model, while a 10 ms timer on the main thread measures how lat
   stalls                longest and 99th percentile while predicting
   prediction            chips/s (after the model loaded) and the wall time to the last batch
   peak memory           ru_maxrss of the process
+  map (with --map)      the map dock open from the start: when its PCA and its UMAP layout of
+                        every chip were shown, counted from the last batch, and the stalls from
+                        the last batch until UMAP was shown
 
 The temporary folder, and the review session written there, are removed at the end. Usage:
 
     python bench/gui_responsiveness.py [--model M.keras] [--limit N] [--copies K] [--tar T]
-                                       [--labels CSV]
+                                       [--labels CSV] [--map]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 import common
+import numpy as np
 from common import PLANET
 
 
@@ -48,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--platform", default="offscreen", help="QT_QPA_PLATFORM unless already set (offscreen)"
     )
     parser.add_argument("--timeout", type=float, default=3600, help="give up after S seconds")
+    parser.add_argument(
+        "--map", action="store_true", help="open the map dock first; time its layouts"
+    )
     return parser.parse_args(argv)
 
 
@@ -142,6 +149,18 @@ def run(args: argparse.Namespace, work: Path) -> int:
     opened: list[float] = []
     window.review_opened.connect(lambda _review: opened.append(time.perf_counter()))
     window.open_failed.connect(lambda message: errors.append(message))
+    layouts: dict[str, float] = {}  # "PCA"/"UMAP": when the map first showed it, all chips
+    if args.map:
+        window.actions_by_id["map"].trigger()
+        view = window.map_dock.view
+
+        def laid_out(_generation: int, kind: str, xy) -> None:
+            review = window.review
+            # Every chip placed: the last layout's.
+            if review is not None and len(xy) == len(review) and not np.isnan(xy[:, 0]).any():
+                layouts.setdefault(kind, time.perf_counter())
+
+        view.signals.ready.connect(laid_out)
     probe = common.StallProbe()
     probe.start()
     app.processEvents()
@@ -159,6 +178,15 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     common.wait_until(lambda: not window.predictions.running, args.timeout)
     t_done = time.perf_counter()
+    if args.map:
+        common.wait_until(
+            lambda: (
+                "UMAP" in layouts
+                or "failed" in view.note.text()
+                or "umap-learn" in view.note.text()
+            ),
+            args.timeout,
+        )
     probe.recording = False
     common.wait_until(lambda: milestones.first_thumbnail is not None, 10)
     probe.stop()
@@ -193,6 +221,21 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(f"prediction             {rate:.0f} chips/s after the model loaded")
     print(f"open to last batch     {t_done - t_open:.1f} s (model load {loaded - t_opened:.1f} s)")
     print(f"peak memory            {peak_mb:.0f} MB (ru_maxrss)")
+    if args.map:
+        after = [s for s, t in zip(probe.stalls, probe.times) if t >= t_done]
+        for kind in ("PCA", "UMAP"):
+            shown = layouts.get(kind)
+            when = f"{shown - t_done:.1f} s after the last batch" if shown else "never"
+            print(f"map: {kind:<4} of all chips {when}")
+        worst = sorted(
+            ((s, t) for s, t in zip(probe.stalls, probe.times) if t >= t_done), reverse=True
+        )[:3]
+        ends = ", ".join(f"{s:.0f} ms ending {t - t_done:.1f} s" for s, t in worst)
+        print(f"map: longest stalls    {ends} after the last batch")
+        print(
+            f"map: stalls meanwhile  longest {max(after, default=0):.0f} ms, "
+            f"{sum(s > 100 for s in after)} over 100 ms, {sum(s > 50 for s in after)} over 50 ms"
+        )
     return 0
 
 

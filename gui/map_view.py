@@ -10,6 +10,7 @@ is dropped when it arrives.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ from model.map_view import (
     in_polygon,
     in_rectangle,
     pca_layout,
+    umap_available,
 )
 from model.review import Review
 from model.tags import TAGS
@@ -84,6 +86,19 @@ class _LayoutJob(QRunnable):
                 self.signals.note.emit(self.generation, f"UMAP failed: {exc} (showing PCA)")
         except Exception as exc:  # a layout must never take the app down
             self.signals.note.emit(self.generation, f"layout failed: {type(exc).__name__}: {exc}")
+
+
+class _WarmUpJob(QRunnable):
+    """Start UMAP's process and compile its loops while the model is still predicting."""
+
+    def __init__(self, umap: UmapProcess, superseded: Callable[[], bool]) -> None:
+        super().__init__()
+        self.umap, self.superseded = umap, superseded
+
+    def run(self) -> None:
+        # A failure here is met again, and said, by the layout that follows.
+        with contextlib.suppress(Exception):
+            self.umap.warm(cancelled=self.superseded)
 
 
 class SelectingViewBox(pg.ViewBox):
@@ -193,9 +208,11 @@ class MapView(QWidget):
         self.signals.ready.connect(self._layout_ready)
         self.signals.note.connect(self._layout_note)
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
+        # Two: a layout's PCA is not held behind UMAP's warm-up (UmapProcess takes turns).
+        self.pool.setMaxThreadCount(2)
         self._closed = False  # set by shutdown(): a running layout gives up within 0.2 s
         self.umap = UmapProcess()  # one child process, kept between layouts
+        self._warmed = False
         # Predictions arrive in batches: lay out again once they pause, recolour soon after edits.
         self._relayout = QTimer(self, singleShot=True, interval=1500)
         self._relayout.timeout.connect(self.compute_layout)
@@ -239,6 +256,9 @@ class MapView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        if not self._warmed and umap_available():
+            self._warmed = True
+            self.pool.start(_WarmUpJob(self.umap, lambda: self._closed))
         if self.review is not None and self._features_seen != int(self.review.has_features.sum()):
             self.compute_layout()
 

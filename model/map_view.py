@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -50,16 +52,42 @@ def principal_components(x: np.ndarray, k: int) -> np.ndarray:
     return centred @ vectors[:, np.argsort(values)[::-1][:k]]
 
 
+def _umap(points: np.ndarray, seed: int, n_epochs: int | None = None) -> np.ndarray:
+    """umap-learn on these points, given their exact neighbours (scikit-learn's brute-force
+    search, which comes with umap-learn): umap-learn's own approximate search (pynndescent) is
+    compiled afresh in each process, over a minute on 2 cores, where the exact one on 50
+    numbers a point takes seconds. Each point is its own first neighbour, as umap-learn has it."""
+    import warnings
+
+    import umap  # optional: the "map" extra
+    from sklearn.neighbors import NearestNeighbors
+
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    search = NearestNeighbors(n_neighbors=UMAP_NEIGHBOURS, algorithm="brute").fit(points)
+    distance, index = search.kneighbors(points)
+    reducer = umap.UMAP(
+        n_neighbors=UMAP_NEIGHBOURS,
+        metric="euclidean",
+        init="pca",
+        random_state=seed,
+        n_jobs=1,  # what a fixed seed means to umap-learn anyway; said, it does not warn
+        n_epochs=n_epochs,
+        precomputed_knn=(index, distance, None),
+    )
+    with warnings.catch_warnings():  # "no search index: transform() unavailable": not used
+        warnings.simplefilter("ignore", UserWarning)
+        return reducer.fit_transform(points)
+
+
 def umap_layout(features: np.ndarray, seed: int = 0) -> np.ndarray:
     """(n, 2) by UMAP (NaN where no features). ImportError when umap-learn is not installed: the
     caller says UMAP_MISSING and keeps PCA.
 
     UMAP runs on the first UMAP_DIMENSIONS principal components of the unit-length features, by
-    Euclidean distance: on unit rows that orders neighbours as cosine similarity does, and its
-    neighbour search on 50 numbers a chip instead of 512 is most of what made 36,329 chips fit in
-    a minute on 2 cores (bench/map_layout.py). The seed is fixed so that a set maps the same."""
-    import umap  # optional: the "map" extra
-
+    Euclidean distance: on unit rows that orders neighbours as cosine similarity does, and 50
+    numbers a chip instead of 512 make the exact neighbour search ten times cheaper
+    (bench/gui_responsiveness.py --map times it in the app). The seed is fixed so that a set
+    maps the same."""
     from model.neighbours import unit_rows
 
     x = np.asarray(features, dtype=np.float32)
@@ -68,14 +96,7 @@ def umap_layout(features: np.ndarray, seed: int = 0) -> np.ndarray:
     if have.sum() <= UMAP_NEIGHBOURS:
         return pca_layout(features)
     reduced = principal_components(unit_rows(x[have]), min(UMAP_DIMENSIONS, x.shape[1]))
-    reducer = umap.UMAP(
-        n_neighbors=UMAP_NEIGHBOURS,
-        metric="euclidean",
-        init="pca",
-        random_state=seed,
-        n_jobs=1,  # what a fixed seed means to umap-learn anyway; said, it does not warn
-    )
-    out[have] = reducer.fit_transform(reduced)
+    out[have] = _umap(reduced, seed)
     return out
 
 
@@ -83,51 +104,89 @@ def umap_available() -> bool:
     return importlib.util.find_spec("umap") is not None
 
 
+def _warm_up() -> np.ndarray:
+    """A throwaway layout of random points, for the compiling alone: UMAP's loops are compiled
+    on first use in each process, which takes about as long as laying out 36,000 chips."""
+    points = np.random.default_rng(0).random((300, UMAP_DIMENSIONS), dtype=np.float32)
+    return _umap(points, 0, n_epochs=5)
+
+
 def _layouts_in_child(requests: Connection, replies: Connection) -> None:
-    """The child's loop: a (features, seed) in, ("layout", xy) or ("failed", why) out."""
+    """The child's loop: ("layout", features, seed) or ("warm",) in; ("done", xy) or
+    ("failed", why) out."""
+    # umap-learn imports TensorFlow, where installed, for its ParametricUMAP (seconds and
+    # hundreds of MB); this process has no use for it, and umap-learn goes on without it.
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
     while True:
         try:
-            features, seed = requests.recv()
+            request = requests.recv()
         except EOFError:  # the parent closed its end: done
             return
         try:
-            replies.send(("layout", umap_layout(features, seed)))
+            xy = umap_layout(*request[1:]) if request[0] == "layout" else _warm_up()
+            replies.send(("done", xy))
         except Exception as exc:  # everything goes back to the parent, which says it
             replies.send(("failed", f"{type(exc).__name__}: {exc}"))
 
 
 class UmapProcess:
-    """UMAP layouts in one child process, kept for the next layout.
+    """UMAP layouts in one child process, kept for the next layout; one request at a time (a
+    second caller waits its turn, or gives up when cancelled).
 
     Why a process: UMAP's compiled loops hold the GIL, a tenth of a second or more per epoch on
-    36,000 chips, so in a thread of the app they would stall the window 200 times over. Why kept:
-    a fresh process compiles UMAP's loops again (15 to 30 s on 2 cores), the layout itself takes
-    about as long. A layout given up is given up by killing the child; the next starts another."""
+    36,000 chips, so in a thread of the app they would stall the window 200 times over. Why kept,
+    and warmed up: each new process compiles UMAP's loops again, 15 to 30 s on 2 cores, as long
+    as the layout itself. A layout given up is given up by killing the child; the next one
+    starts another."""
 
     def __init__(self) -> None:
         self._child: multiprocessing.process.BaseProcess | None = None
         self._requests: Connection | None = None
         self._replies: Connection | None = None
+        self._turn = threading.Lock()
 
     def layout(
         self, features: np.ndarray, seed: int = 0, cancelled: Callable[[], bool] | None = None
     ) -> np.ndarray | None:
         """`umap_layout(features, seed)` in the child; None when `cancelled()` turned true
         first. ImportError where umap-learn is missing; RuntimeError if the child fails."""
+        return self._ask(("layout", np.asarray(features), seed), cancelled)
+
+    def warm(self, cancelled: Callable[[], bool] | None = None) -> None:
+        """Start the child and have it compile UMAP's loops now, ahead of the first layout."""
+        self._ask(("warm",), cancelled)
+
+    def _ask(self, request: tuple, cancelled: Callable[[], bool] | None) -> np.ndarray | None:
         if not umap_available():
             raise ImportError("umap-learn is not installed")
+        while not self._turn.acquire(timeout=0.2):
+            if cancelled is not None and cancelled():
+                return None
+        try:
+            return self._ask_in_turn(request, cancelled)
+        finally:
+            self._turn.release()
+
+    def _ask_in_turn(
+        self, request: tuple, cancelled: Callable[[], bool] | None
+    ) -> np.ndarray | None:
         self._start()
-        assert self._requests is not None and self._replies is not None
-        self._requests.send((np.asarray(features), seed))
+        assert self._child is not None and self._requests and self._replies
+        self._requests.send(request)
         while not self._replies.poll(0.2):
             if cancelled is not None and cancelled():
-                self.close()
+                self.close(at_once=True)
                 return None
             if not self._child.is_alive() and not self._replies.poll(0):
                 code = self._child.exitcode
-                self.close()
+                self.close(at_once=True)
                 raise RuntimeError(f"the UMAP process ended early (exit code {code})")
-        kind, value = self._replies.recv()
+        try:
+            kind, value = self._replies.recv()
+        except EOFError:  # the child died without a word (killed, out of memory)
+            code = self._child.exitcode
+            self.close(at_once=True)
+            raise RuntimeError(f"the UMAP process ended early (exit code {code})") from None
         if kind == "failed":
             raise RuntimeError(value)
         return value
@@ -135,7 +194,7 @@ class UmapProcess:
     def _start(self) -> None:
         if self._child is not None and self._child.is_alive():
             return
-        self.close()
+        self.close(at_once=True)
         context = multiprocessing.get_context("spawn")  # no forked copy of Qt's or Keras' threads
         child_requests, self._requests = context.Pipe(duplex=False)
         self._replies, child_replies = context.Pipe(duplex=False)
@@ -149,16 +208,21 @@ class UmapProcess:
         child_requests.close()
         child_replies.close()
 
-    def close(self) -> None:
-        """Kill the child, if any, and wait for it."""
-        if self._child is not None:
-            if self._child.is_alive():
-                self._child.kill()
-            self._child.join()
-        for end in (self._requests, self._replies):
-            if end is not None:
-                end.close()
-        self._child = self._requests = self._replies = None
+    def close(self, at_once: bool = False) -> None:
+        """End the child: an idle one is asked to (its request pipe closed) and given 2 s, a
+        busy one, or `at_once`, is killed."""
+        child, self._child = self._child, None
+        if self._requests is not None:
+            self._requests.close()
+        if child is not None:
+            if not at_once:
+                child.join(2.0)
+            if child.is_alive():
+                child.kill()
+            child.join()
+        if self._replies is not None:
+            self._replies.close()
+        self._requests = self._replies = None
 
 
 def colouring(review: Review, mode: str, tag: str) -> Colouring:

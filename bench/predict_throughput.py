@@ -11,6 +11,11 @@
 over the obvious code. The CPU's flags that int8 and oneDNN use are printed first. Usage:
 
     python bench/predict_throughput.py [--folder DIR] [--model M.keras] [--repeat N]
+                                       [--total N]
+
+--total N (40,479: the size of the whole training set) also times one end-to-end run at each
+precision on N chips: the folder's chips linked over and over under new names in a temporary
+folder, listed and decoded from disk as any folder is.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per way (best kept)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="use only the first N chips")
+    parser.add_argument("--total", type=int, help="also time N chips end to end (see above)")
     return parser.parse_args(argv)
 
 
@@ -139,7 +145,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"a8/b8 {a8 / b8:.2f}   (goal >= 0.8: decoding keeps up with int8)")
         print(f"a8/c  {a8 / c:.2f}   (goal >= 3: int8 pipeline over the plain Keras way)")
         print(f"b8/b  {b8 / b:.2f}   (the twin's network over float32's)")
+    if args.total:
+        time_total(args.total, paths, batch, [classifier] + ([twin] if twin is not None else []))
     return 0
+
+
+def time_total(total: int, paths: list[Path], batch: int, predictors: list) -> None:
+    """One end-to-end run of `total` chips per predictor: `paths` linked over and over."""
+    import tempfile
+
+    from model.chips import list_chips
+    from model.predicting import predict_paths
+
+    with tempfile.TemporaryDirectory(prefix="chip-audit-total-") as work:
+        folder = Path(work)
+        for i in range(total):
+            source = paths[i % len(paths)]
+            (folder / f"r{i // len(paths)}_{source.name}").symlink_to(source.resolve())
+        for predictor in predictors:
+            started = time.perf_counter()
+            listed = list_chips(folder).paths
+            result = predict_paths(predictor, listed, batch_size=batch)
+            seconds = time.perf_counter() - started
+            assert len(result.names) == total
+            print(
+                f"{total:,} chips end to end, {predictor.precision}: {seconds:.1f} s "
+                f"({total / seconds:.0f} chips/s), listing included",
+                flush=True,
+            )
 
 
 def cpu_summary() -> str:

@@ -24,11 +24,16 @@ at that many chips), and average precision (scikit-learn). Scores, on the same p
 - cleanlab softmin and cleanlab default: cleanlab.multilabel_classification.rank
   .get_label_quality_scores (self-confidence; aggregators softmin at temperature 0.1, and its
   default exponential moving average). cleanlab is AGPL: install the bench extra
-  (`pip install -e '.[bench]'`); the app never imports it.
+  (`pip install -e '.[bench]'`); the app never imports it;
+- the variants measured for issue 19 and not kept (bench/audit_variants.py): other per-tag
+  scores, weather as one 4-way choice, other ways to combine tags, a likelihood ratio of the
+  simple kind's planting, and ones fitted on the other set's untouched crowd labels (per-tag
+  Platt scaling, per-tag recall and precision: "cross-fit", only with both sets); with --tta
+  also the app's score on probabilities averaged over 8 flips and rotations (8 more passes).
 
 Usage:
 
-    python bench/audit_quality.py [--model M.keras] [--seeds 5] [--rate 0.05] [--k 10]
+    python bench/audit_quality.py [--model M.keras] [--seeds 5] [--rate 0.05] [--k 10] [--tta]
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=0.05, help="share of chips given a mistake")
     parser.add_argument("--k", type=int, default=10, help="neighbours that vote")
     parser.add_argument("--vote-weight", type=float, default=0.5)
+    parser.add_argument("--tta", action="store_true", help="also score TTA probabilities")
     return parser.parse_args(argv)
 
 
@@ -148,7 +154,7 @@ def plant(crowd, kind: str, rate: float, rng):
     return labels, planted
 
 
-def scores(probs, features, labels, thresholds, args) -> dict:
+def scores(probs, features, labels, thresholds, args, card=None, fitted=None, tta=None) -> dict:
     """Each score per chip, higher = more suspect."""
     import numpy as np
     from cleanlab.multilabel_classification.rank import get_label_quality_scores
@@ -166,7 +172,7 @@ def scores(probs, features, labels, thresholds, args) -> dict:
     vote = (share * count[:, None] + thresholds) / (count[:, None] + 1)
     vote_scores = tag_suspicion(vote, labels, thresholds)
     as_lists = [list(np.flatnonzero(row > 0.5)) for row in labels]
-    return {
+    out = {
         "before (issue 18)": chip_suspicion(tags, broken, rest_weight=0.25),
         "app": chip_suspicion(tags, broken),
         "app + neighbours' vote": chip_suspicion(tags + args.vote_weight * vote_scores, broken),
@@ -175,6 +181,15 @@ def scores(probs, features, labels, thresholds, args) -> dict:
         ),
         "cleanlab default": -get_label_quality_scores(as_lists, probs),
     }
+    if card is not None:
+        from audit_variants import variant_scores
+
+        from model.tags import TAGS
+
+        weights = card.recipe.get("positive_weights") or {}
+        positive = np.asarray([float(weights.get(t, 1.0)) for t in TAGS])
+        out.update(variant_scores(probs, labels, thresholds, broken, positive, fitted, tta))
+    return out
 
 
 def recall_at(score, planted, share: float) -> float:
@@ -190,8 +205,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
     from sklearn.metrics import average_precision_score
 
     from model.card import read_card
+    from model.chips import list_chips
     from model.labels import read_labels
-    from model.predicting import load_model
+    from model.predicting import load_model, predict_paths
+
+    import audit_variants
 
     classifier = load_model(args.model)
     card = read_card(args.model)
@@ -203,16 +221,35 @@ def run(args: argparse.Namespace, work: Path) -> int:
         all_labels = read_labels(PLANET / "train_v2.csv")
         sets.append((f"{len(validation):,} validation chips at 32 px", work / "val32", all_labels))
     print(f"model {card.version}; {args.seeds} seeds; {args.rate:.0%} of chips planted; k={args.k}")
+    predicted = []
     for title, folder, labels in sets:
         started = time.monotonic()
         names, probs, features, crowd = predicted_set(classifier, folder, labels)
-        print(f"\n{title}: {len(names)} labelled, predicted in {time.monotonic() - started:.0f} s")
+        seconds = time.monotonic() - started
+        tta = None
+        if args.tta:
+            started = time.monotonic()
+            by_name = {path.stem: path for path in list_chips(folder).paths}
+            paths = [by_name[name] for name in names]
+            tta = predict_paths(classifier, paths, tta=True).probs
+            seconds_tta = time.monotonic() - started
+            title += f"; TTA predicted in {seconds_tta:.0f} s"
+        predicted.append((title, len(names), seconds, probs, features, crowd, tta))
+    for index, (title, n, seconds, probs, features, crowd, tta) in enumerate(predicted):
+        fitted = None
+        if len(predicted) == 2:
+            other_probs, other_crowd = predicted[1 - index][3], predicted[1 - index][5]
+            fitted = (
+                audit_variants.platt(other_probs, other_crowd),
+                audit_variants.reliability(other_probs, other_crowd, thresholds),
+            )
+        print(f"\n{title}: {n} labelled, predicted in {seconds:.0f} s")
         for kind in KINDS:
             rows: dict[str, list] = {}
             for seed in range(args.seeds):
                 planted_labels, planted = plant(crowd, kind, args.rate, np.random.default_rng(seed))
                 for name, score in scores(
-                    probs, features, planted_labels, thresholds, args
+                    probs, features, planted_labels, thresholds, args, card, fitted, tta
                 ).items():
                     rows.setdefault(name, []).append(
                         (
@@ -221,10 +258,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
                             average_precision_score(planted, score),
                         )
                     )
-            print(f"  {kind} mistakes          recall@5%  recall@10%  average precision")
+            print(f"  {kind} mistakes                recall@5%  recall@10%  average precision")
             for name, values in rows.items():
                 r5, r10, ap = np.mean(values, axis=0)
-                print(f"    {name:<24}{r5:>8.3f}{r10:>12.3f}{ap:>12.3f}")
+                print(f"    {name:<30}{r5:>8.3f}{r10:>12.3f}{ap:>12.3f}")
         sys.stdout.flush()
     return 0
 

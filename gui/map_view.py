@@ -45,6 +45,7 @@ PALETTES = {  # one colour per category, in the order model/map_view.py names th
     "suspicion": ("#b0b0b0", "#f2c94c", "#f2994a", "#d62728"),
 }
 SELECT_MODES = ("lasso", "rectangle", "pan")
+POINTS_PER_TURN = 4_000  # points added to the plot per turn of the event loop (_draw)
 _generations = itertools.count(1)
 
 
@@ -179,6 +180,7 @@ class MapView(QWidget):
         self.plot.hideAxis("bottom")
         self.box.setAspectLocked(False)
         self.points: list[pg.ScatterPlotItem] = []
+        self._chunks: list[tuple[np.ndarray, str, int]] = []  # points still to add (_draw)
         self.chosen = pg.ScatterPlotItem(
             size=9, pen=pg.mkPen("#000000", width=1.5), brush=None, pxMode=True
         )
@@ -292,7 +294,10 @@ class MapView(QWidget):
         more = " UMAP follows." if kind == "PCA" else ""
         self.note.setText(f"{kind} of the network's features.{more}")
         self._draw()
-        self.box.autoRange()
+        placed = xy[~np.isnan(xy[:, 0])]
+        if len(placed):  # the whole layout, not the first chunk of points drawn
+            (x0, y0), (x1, y1) = placed.min(axis=0).tolist(), placed.max(axis=0).tolist()
+            self.box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
 
     def _layout_note(self, generation: int, text: str) -> None:
         if generation == self.generation:
@@ -303,9 +308,13 @@ class MapView(QWidget):
         self._draw()
 
     def _draw(self) -> None:
+        """Colour the points: the legend at once, the points a chunk per turn of the event loop
+        (pyqtgraph takes about 13 ms per 1,000 points to add them: 36,000 in one go held the
+        window half a second)."""
         for item in self.points:
             self.box.removeItem(item)
         self.points = []
+        self._chunks = []
         review, xy = self.review, self.xy
         if review is None or xy is None:
             self.legend.setText("")
@@ -320,24 +329,38 @@ class MapView(QWidget):
         for k, name in enumerate(colours.names):
             rows = np.flatnonzero(placed & (colours.category == k))
             legend.append(f"<span style='color:{palette[k]}'>●</span> {name} ({len(rows):,})")
-            if not len(rows):
-                continue
-            item = pg.ScatterPlotItem(
-                x=xy[rows, 0],
-                y=xy[rows, 1],
-                size=5,
-                pen=None,
-                brush=pg.mkBrush(palette[k]),
-                pxMode=True,
-                data=rows,
-            )
-            item.setZValue(k)  # the rarer, more telling categories on top
-            self.box.addItem(item)
-            self.points.append(item)
+            for start in range(0, len(rows), POINTS_PER_TURN):
+                self._chunks.append((rows[start : start + POINTS_PER_TURN], palette[k], k))
         self.legend.setText("&nbsp;&nbsp;".join(legend))
         self.chosen.setZValue(10)
         self.ring.setZValue(11)
         self._draw_marks()
+        self._draw_chunk()
+
+    def _draw_chunk(self) -> None:
+        """Add the next chunk of points; the next turn adds the one after (a new _draw drops
+        what is left of the old one)."""
+        if not self._chunks or self.xy is None:
+            return
+        rows, colour, z = self._chunks.pop(0)
+        item = pg.ScatterPlotItem(
+            x=self.xy[rows, 0],
+            y=self.xy[rows, 1],
+            size=5,
+            pen=None,
+            brush=pg.mkBrush(colour),
+            pxMode=True,
+            data=rows,
+        )
+        item.setZValue(z)  # the rarer, more telling categories on top
+        self.box.addItem(item)
+        self.points.append(item)
+        if self._chunks:
+            QTimer.singleShot(0, self._draw_chunk)
+
+    def drawing(self) -> bool:
+        """Whether points are still being added."""
+        return bool(self._chunks)
 
     def _draw_marks(self) -> None:
         xy = self.xy

@@ -35,6 +35,14 @@ def window(qtbot, window_with_features, errors) -> MainWindow:
 
 
 @pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    """Points are added a chunk per turn of the event loop: chunks of 7 make 40 chips several."""
+    import gui.map_view
+
+    monkeypatch.setattr(gui.map_view, "POINTS_PER_TURN", 7)
+
+
+@pytest.fixture(autouse=True)
 def every_mouse_move():
     """pyqtgraph drops mouse moves that come faster than 100 a second (a real mouse's rate);
     the synthetic ones below come at once, so let every one through."""
@@ -79,6 +87,9 @@ def test_lasso_and_rectangle_on_the_map_select_those_chips_in_the_grid(
     view, page = window.map_dock.view, window.page
     xy = view.xy
     assert xy.shape == (N_CHIPS, 2) and not np.isnan(xy).any()
+    qtbot.waitUntil(lambda: not view.drawing())  # points are added a chunk per turn
+    drawn_rows = np.concatenate([[p.data() for p in item.points()] for item in view.points])
+    assert sorted(drawn_rows.tolist()) == list(range(N_CHIPS))  # every chip, once
     if view.layout_kind == "PCA":  # the first layout, and the last where umap-learn is missing
         np.testing.assert_allclose(
             np.abs(xy), np.abs(pca_layout(window.review.features)), rtol=1e-3, atol=1e-3

@@ -36,8 +36,10 @@ from model.tags import TAGS
 # The accuracy budget: the twin runs by default only where its calls lose no more than this.
 F2_BUDGET = 0.003
 MACRO_F1_BUDGET = 0.01
-# 1,024 calibration chips and a float32 head: on the bundled model's validation chips, 256 chips
-# and an int8 head lost 0.0205 macro F1 (outside the budget); these lose 0.0089.
+# 1,024 calibration chips, a float32 head (and first convolution, QUANTISATION below): on the
+# bundled model's validation chips, 256 chips and an int8 head lost 0.0205 macro F1 (outside the
+# budget, measured before the first convolution was left at float32); these lose 0.0071 with
+# the card's thresholds and none cross-validated.
 CALIBRATION_CHIPS = 1024
 CALIBRATION_SEED = 0
 VERSION_KEY = "chip_audit_version"  # in the ONNX file's metadata: which weights it was made from
@@ -379,6 +381,150 @@ def _best_rate(run: Callable[[], object], n: int, repeat: int = 2) -> float:
     return best
 
 
+@dataclass(frozen=True)
+class Quantisation:
+    """How the network is quantised (`quantize_static`'s options): static QDQ, weights per
+    channel, uint8 activations, the head at float32, and these choices on top."""
+
+    weights: str = "int8"  # "int8" (QInt8: the U8S8 kernels) or "uint8" (QUInt8: U8U8)
+    reduce_range: bool = False  # 7-bit weights
+    method: str = "MinMax"  # the calibration: MinMax, Entropy or Percentile
+    percentile: float = 99.999  # with Percentile
+    float_first_conv: bool = False  # the convolution on the input pixels left at float32
+
+    def describe(self) -> str:
+        """What the check's "quantisation" line says."""
+        bits = "7-bit int8 (reduce_range)" if self.reduce_range else self.weights
+        method = f"Percentile {self.percentile}" if self.method == "Percentile" else self.method
+        first = "first convolution and " if self.float_first_conv else ""
+        return (
+            f"static QDQ: {bits} weights per channel, uint8 activations ({method}); "
+            f"float32 {first}head"
+        )
+
+
+# The first convolution at float32 (bench/int8_variants.py on the bundled model, AMD EPYC with
+# AVX2 and no VNNI; README). With it at int8 the twin lost 0.0125 macro F1 with the card's
+# thresholds (0.0135 computed without the AVX2 U8S8 kernels' saturation, as on VNNI; 0.0124 on a
+# VNNI Xeon), and 0.0030 samples F2 cross-validated here: its input is the pixels, where the
+# kernels' int16 pair sums (VPMADDUBSW) saturate. At float32: 0.0071 and 0.0005, and the twin
+# computes the same with and without saturation (mean probability difference 0.0003): one
+# setting for every CPU, for about 5% of the int8 network's time. 7-bit weights (reduce_range),
+# uint8 weights or Percentile calibration with every convolution at int8 lost 0.014-0.022.
+QUANTISATION = Quantisation(float_first_conv=True)
+
+
+def export_network(classifier: Any, work: Path) -> Path:
+    """The model's two-output network exported to ONNX in `work` and prepared for quantising
+    (shapes inferred); returns the prepared file."""
+    import keras
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    exported, prepared = work / "f.onnx", work / "p.onnx"
+    size = classifier.input_size
+    spec = keras.InputSpec(shape=(None, size, size, 3), dtype="float32")
+    classifier.two_output_network.export(
+        str(exported), format="onnx", verbose=False, input_signature=[spec]
+    )
+    quant_pre_process(str(exported), str(prepared), skip_symbolic_shape=True)
+    return prepared
+
+
+def quantise(
+    prepared: Path, out: Path, calibration: np.ndarray, how: Quantisation = QUANTISATION
+) -> None:
+    """Quantise the prepared network into `out`, calibrated on `calibration` (float32 chips)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    graph = onnx.load(str(prepared), load_external_data=False).graph
+    input_name = graph.input[0].name
+    # The 512x17 head costs nothing at float32 and decides the rare tags' calls.
+    excluded = [n.name for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+    if how.float_first_conv:
+        # With the nodes before it, else ONNX Runtime finds a float Conv between a DQ and a Q and
+        # quantises its weights itself when it loads the twin (per tensor, int8).
+        first = next(i for i, n in enumerate(graph.node) if n.op_type == "Conv")
+        excluded.extend(n.name for n in graph.node[: first + 1])
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(
+                {input_name: calibration[i : i + 32]} for i in range(0, len(calibration), 32)
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    extra = {"CalibPercentile": how.percentile} if how.method == "Percentile" else {}
+    quantize_static(
+        str(prepared),
+        str(out),
+        Calibration(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=how.reduce_range,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8 if how.weights == "int8" else QuantType.QUInt8,
+        nodes_to_exclude=excluded,
+        calibrate_method=CalibrationMethod[how.method],
+        extra_options=extra,
+    )
+
+
+def compare(
+    card: ModelCard, y_val: np.ndarray, fp32: np.ndarray, int8: np.ndarray
+) -> dict[str, Any]:
+    """The check's "validation" figures: both precisions' calls on the validation chips."""
+    from model.tuning import validation_draws
+
+    argmax = card.weather_rule == "argmax"
+    thresholds = np.asarray(card.threshold_list(), dtype=np.float32)
+    calls32, calls8 = decide(fp32, thresholds, argmax), decide(int8, thresholds, argmax)
+    # The card's thresholds were tuned on these very chips' float32 probabilities, so scoring
+    # with them favours float32 by construction. The verdict uses the card's own method instead:
+    # thresholds tuned on float32's probabilities of one half, both precisions scored on the
+    # other half, 5 draws pooled (the float32 figures are then the card's validation figures).
+    draws = validation_draws(y_val, fp32, int(card.recipe.get("seed", 0)))
+    scored = {"fp32": pooled_summary(y_val, fp32, draws, argmax)}
+    scored["int8"] = pooled_summary(y_val, int8, draws, argmax)
+    in_sample = {"fp32": summary(y_val, calls32), "int8": summary(y_val, calls8)}
+    keys = ("f2_samples", "f1_samples", "macro_f1")
+    return {
+        "n_chips": len(y_val),
+        **{name: {k: round(float(s[k]), 5) for k in keys} for name, s in scored.items()},
+        "method": "thresholds tuned on float32's probabilities of one half of the "
+        "validation chips, both precisions scored on the other half, 5 draws pooled",
+        "with_the_card_thresholds": {
+            name: {k: round(float(s[k]), 5) for k in keys} for name, s in in_sample.items()
+        },
+        "call_agreement": round(float((calls32 == calls8).mean()), 5),
+        "call_agreement_per_tag": {
+            tag: round(float(v), 5) for tag, v in zip(TAGS, (calls32 == calls8).mean(axis=0))
+        },
+        "mean_abs_probability_change": round(float(np.abs(fp32 - int8).mean()), 5),
+    }
+
+
+def predict_all(
+    predict_batch: Callable[[np.ndarray], np.ndarray], images: np.ndarray
+) -> np.ndarray:
+    """Probabilities of every chip, 64 at a time."""
+    return np.concatenate([predict_batch(images[i : i + 64]) for i in range(0, len(images), 64)])
+
+
+def network_speed(predict_batch: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> float:
+    """Chips/s of the network alone on the first 512 decoded chips, batch 64, best of 2."""
+    timed = images[:512]
+    return _best_rate(lambda: predict_all(predict_batch, timed), len(timed))
+
+
 def make_twin(
     model_path: str | os.PathLike[str],
     chips: str | os.PathLike[str] | None = None,
@@ -390,20 +536,12 @@ def make_twin(
     `find_training_data` finds them."""
     from model.tensorflow_setup import import_keras
 
-    keras = import_keras()  # first: TensorFlow's settings, and no start-up chatter on stderr
+    import_keras()  # first: TensorFlow's settings, and no start-up chatter on stderr
     import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from model.classifier import Classifier
     from model.decoding import decode_all
     from model.labels import label_matrix
-    from model.tuning import validation_draws
 
     source = find_training_data(read_card(model_path), chips, labels)
     classifier = Classifier.load(model_path)
@@ -423,38 +561,11 @@ def make_twin(
         validation = decode_all(validation_paths, size)
         if validation.errors:
             raise ModelError(f"{validation.errors[0]} (a validation chip; no twin made)")
-        exported, prepared, quantised = (Path(work) / n for n in ("f.onnx", "p.onnx", "q.onnx"))
-        spec = keras.InputSpec(shape=(None, size, size, 3), dtype="float32")
+        quantised = Path(work) / "q.onnx"
         with warnings.catch_warnings():  # tf2onnx's own use of NumPy: noise to a user
             warnings.simplefilter("ignore", FutureWarning)
-            classifier.two_output_network.export(
-                str(exported), format="onnx", verbose=False, input_signature=[spec]
-            )
-        quant_pre_process(str(exported), str(prepared), skip_symbolic_shape=True)
-        graph = onnx.load(str(prepared), load_external_data=False).graph
-        input_name = graph.input[0].name
-        # The 512x17 head costs nothing at float32 and decides the rare tags' calls.
-        head = [n.name for n in graph.node if n.op_type in ("Gemm", "MatMul")]
-
-        class Calibration(CalibrationDataReader):
-            def __init__(self) -> None:
-                self.batches = iter(
-                    {input_name: calibration[i : i + 32]} for i in range(0, len(calibration), 32)
-                )
-
-            def get_next(self) -> dict[str, np.ndarray] | None:
-                return next(self.batches, None)
-
-        quantize_static(
-            str(prepared),
-            str(quantised),
-            Calibration(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=head,
-        )
+            prepared = export_network(classifier, Path(work))
+        quantise(prepared, quantised, calibration)
         stamped = onnx.load(str(quantised))
         entry = stamped.metadata_props.add()
         entry.key, entry.value = VERSION_KEY, card.version
@@ -465,39 +576,17 @@ def make_twin(
 
     twin = Int8Twin(_session(twin_path(card.version)), card, Path(model_path))
     images = validation.images
-    fp32 = np.concatenate(
-        [classifier.predict_batch(images[i : i + 64]) for i in range(0, len(images), 64)]
-    )
-    int8 = np.concatenate(
-        [twin.predict_batch(images[i : i + 64]) for i in range(0, len(images), 64)]
-    )
-    y_val = label_matrix(validation.names, by_label)
-    calls32, calls8 = classifier.decide(fp32), twin.decide(int8)
-    # The card's thresholds were tuned on these very chips' float32 probabilities, so scoring
-    # with them favours float32 by construction. The verdict uses the card's own method instead:
-    # thresholds tuned on float32's probabilities of one half, both precisions scored on the
-    # other half, 5 draws pooled (the float32 figures are then the card's validation figures).
-    draws = validation_draws(y_val, fp32, int(card.recipe.get("seed", 0)))
-    argmax = card.weather_rule == "argmax"
-    scored = {"fp32": pooled_summary(y_val, fp32, draws, argmax)}
-    scored["int8"] = pooled_summary(y_val, int8, draws, argmax)
-    in_sample = {"fp32": summary(y_val, calls32), "int8": summary(y_val, calls8)}
-    timed = images[:512]
-    speed_fp32 = _best_rate(
-        lambda: [classifier.predict_batch(timed[i : i + 64]) for i in range(0, len(timed), 64)],
-        len(timed),
-    )
-    speed_int8 = _best_rate(
-        lambda: [twin.predict_batch(timed[i : i + 64]) for i in range(0, len(timed), 64)],
-        len(timed),
-    )
+    fp32 = predict_all(classifier.predict_batch, images)
+    int8 = predict_all(twin.predict_batch, images)
+    figures = compare(card, label_matrix(validation.names, by_label), fp32, int8)
+    speed_fp32 = network_speed(classifier.predict_batch, images)
+    speed_int8 = network_speed(twin.predict_batch, images)
     check = {
         "format": CHECK_FORMAT,
         "version": card.version,
         "onnx_sha256": _sha256(twin_path(card.version)),
         "made": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quantisation": "static QDQ: int8 weights per channel, uint8 activations (MinMax); "
-        "float32 head",
+        "quantisation": QUANTISATION.describe(),
         "calibration": {
             "chips": str(source.chips),
             "labels": str(source.labels),
@@ -506,24 +595,7 @@ def make_twin(
             else "a seeded draw of its labelled chips that are not validation chips",
             "n_chips": len(calibration_paths),
         },
-        "validation": {
-            "n_chips": len(images),
-            **{
-                name: {k: round(float(s[k]), 5) for k in ("f2_samples", "f1_samples", "macro_f1")}
-                for name, s in scored.items()
-            },
-            "method": "thresholds tuned on float32's probabilities of one half of the "
-            "validation chips, both precisions scored on the other half, 5 draws pooled",
-            "with_the_card_thresholds": {
-                name: {k: round(float(s[k]), 5) for k in ("f2_samples", "f1_samples", "macro_f1")}
-                for name, s in in_sample.items()
-            },
-            "call_agreement": round(float((calls32 == calls8).mean()), 5),
-            "call_agreement_per_tag": {
-                tag: round(float(v), 5) for tag, v in zip(TAGS, (calls32 == calls8).mean(axis=0))
-            },
-            "mean_abs_probability_change": round(float(np.abs(fp32 - int8).mean()), 5),
-        },
+        "validation": figures,
         "speed": {
             "what": "the network alone on decoded validation chips, batch 64, best of 2",
             "fp32_chips_per_s": round(speed_fp32, 1),

@@ -182,8 +182,13 @@ def _missing(data: Path, version: str) -> str:
 
 @pytest.mark.parametrize("breakage", [_corrupt, _stale, _missing])
 def test_a_broken_twin_falls_back_to_float32_with_one_line(
-    with_twin, bundled_model, bundled_classifier, breakage
+    with_twin, bundled_model, bundled_classifier, breakage, monkeypatch
 ):
+    # Where the card's training chips are on this machine, `auto` makes a missing twin again.
+    def not_here(card, folder=None, labels=None):
+        raise int8_twin.ModelError("its training chips (here) are not on this machine")
+
+    monkeypatch.setattr(int8_twin, "training_chips", not_here)
     reason = breakage(with_twin, bundled_classifier.version)
     lines: list[str] = []
     predictor = open_predictor(bundled_model, "auto", lines.append)

@@ -2,16 +2,17 @@
 
 The model's two-output network is exported once, then quantised several ways (`Quantisation` in
 model/int8_twin.py: every convolution int8 as before issue 17, 7-bit weights, uint8 weights,
-another calibration, the first convolution at float32, and some of these together). For each, on
-the card's validation chips: samples F2 / F1 / macro F1 with the card's thresholds (tuned on
-these chips at float32, so they favour it) and cross-validated as the twin's check does, call
-agreement and mean |probability change|; on the labelled full-size chips: samples F2 and macro
-F1, card thresholds and cross-validated. "exact" rows run the same int8 model with ONNX
-Runtime's graph optimisations off: the QDQ graph in float, that is integer arithmetic without
-the int16 saturation of the AVX2 U8S8 kernels (VPMADDUBSW), as a VNNI machine computes it; the
-mean |probability difference| between the two shows the saturation. Last, the network alone in
-chips/s, float32 and every variant timed in interleaved rounds (512 chips, batch 64, the best
-round kept) so that a shared machine's load falls on all alike. Usage:
+another calibration, the first convolution at float32, the sigmoid after the head at float32,
+and some of these together). For each, on the card's validation chips: samples F2 / F1 / macro
+F1 with the card's thresholds (tuned on these chips at float32, so they favour it) and
+cross-validated as the twin's check does, call agreement and mean |probability change|; on the
+labelled full-size chips: samples F2 and macro F1, card thresholds and cross-validated. "exact"
+rows run the same int8 model with ONNX Runtime's graph optimisations off: the QDQ graph in
+float, that is integer arithmetic without the int16 saturation of the AVX2 U8S8 kernels
+(VPMADDUBSW), as a VNNI machine computes it; the mean |probability difference| between the two
+shows the saturation. Last, the network alone in chips/s, float32 and every variant timed in
+interleaved rounds (512 chips, batch 64, the best round kept) so that a shared machine's load
+falls on all alike. Usage:
 
     python bench/int8_variants.py [--model M.keras] [--folder TRAIN32 --labels CSV]
         [--chips DIR --chip-labels CSV] [--variants NAME ...] [--no-exact] [--rounds N]
@@ -43,6 +44,8 @@ def variants():
         "float_first_conv": Quantisation(float_first_conv=True),
         "reduce_range_first_conv": Quantisation(reduce_range=True, float_first_conv=True),
         "u8u8_first_conv": Quantisation(weights="uint8", float_first_conv=True),
+        "all_int8_sigmoid": Quantisation(float_sigmoid=True),
+        "first_conv_sigmoid": Quantisation(float_first_conv=True, float_sigmoid=True),
     }
 
 
@@ -52,8 +55,7 @@ DEFAULT_VARIANTS = [
     "u8u8",
     "percentile",
     "float_first_conv",
-    "reduce_range_first_conv",
-    "u8u8_first_conv",
+    "first_conv_sigmoid",
 ]
 
 

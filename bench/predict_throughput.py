@@ -13,9 +13,9 @@ over the obvious code. The CPU's flags that int8 and oneDNN use are printed firs
     python bench/predict_throughput.py [--folder DIR] [--model M.keras] [--repeat N]
                                        [--total N]
 
---total N (40,479: the size of the whole training set) also times one end-to-end run at each
-precision on N chips: the folder's chips linked over and over under new names in a temporary
-folder, listed and decoded from disk as any folder is.
+--total N (40,479: the size of the whole training set) also times one end-to-end run of N chips
+with the twin (float32 where there is none): the folder's chips linked over and over under new
+names in a temporary folder, listed and decoded from disk as any folder is.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"a8/c  {a8 / c:.2f}   (goal >= 3: int8 pipeline over the plain Keras way)")
         print(f"b8/b  {b8 / b:.2f}   (the twin's network over float32's)")
     if args.total:
-        time_total(args.total, paths, batch, [classifier] + ([twin] if twin is not None else []))
+        time_total(args.total, paths, batch, [twin if twin is not None else classifier])
     return 0
 
 

@@ -36,10 +36,10 @@ from model.tags import TAGS
 # The accuracy budget: the twin runs by default only where its calls lose no more than this.
 F2_BUDGET = 0.003
 MACRO_F1_BUDGET = 0.01
-# 1,024 calibration chips, a float32 head (and first convolution, QUANTISATION below): on the
-# bundled model's validation chips, 256 chips and an int8 head lost 0.0205 macro F1 (outside the
-# budget, measured before the first convolution was left at float32); these lose 0.0071 with
-# the card's thresholds and none cross-validated.
+# 1,024 calibration chips and a float32 head (and more, QUANTISATION below): on the bundled
+# model's validation chips, 256 chips and an int8 head lost 0.0205 macro F1 (outside the budget,
+# measured before the first convolution and the sigmoid were left at float32); these lose 0.0034
+# with the card's thresholds and none cross-validated.
 CALIBRATION_CHIPS = 1024
 CALIBRATION_SEED = 0
 VERSION_KEY = "chip_audit_version"  # in the ONNX file's metadata: which weights it was made from
@@ -391,27 +391,33 @@ class Quantisation:
     method: str = "MinMax"  # the calibration: MinMax, Entropy or Percentile
     percentile: float = 99.999  # with Percentile
     float_first_conv: bool = False  # the convolution on the input pixels left at float32
+    # The sigmoid after the head at float32 too: else the head's output and the probabilities are
+    # quantised (ONNX Runtime then runs the head as QGemm) and come in steps of 1/255.
+    float_sigmoid: bool = False
 
     def describe(self) -> str:
         """What the check's "quantisation" line says."""
         bits = "7-bit int8 (reduce_range)" if self.reduce_range else self.weights
         method = f"Percentile {self.percentile}" if self.method == "Percentile" else self.method
         first = "first convolution and " if self.float_first_conv else ""
+        head = "head and sigmoid" if self.float_sigmoid else "head"
         return (
             f"static QDQ: {bits} weights per channel, uint8 activations ({method}); "
-            f"float32 {first}head"
+            f"float32 {first}{head}"
         )
 
 
-# The first convolution at float32 (bench/int8_variants.py on the bundled model, AMD EPYC with
-# AVX2 and no VNNI; README). With it at int8 the twin lost 0.0125 macro F1 with the card's
-# thresholds (0.0135 computed without the AVX2 U8S8 kernels' saturation, as on VNNI; 0.0124 on a
-# VNNI Xeon), and 0.0030 samples F2 cross-validated here: its input is the pixels, where the
-# kernels' int16 pair sums (VPMADDUBSW) saturate. At float32: 0.0071 and 0.0005, and the twin
-# computes the same with and without saturation (mean probability difference 0.0003): one
-# setting for every CPU, for about 5% of the int8 network's time. 7-bit weights (reduce_range),
-# uint8 weights or Percentile calibration with every convolution at int8 lost 0.014-0.022.
-QUANTISATION = Quantisation(float_first_conv=True)
+# The first convolution and the sigmoid at float32 (bench/int8_variants.py on the bundled model,
+# AMD EPYC with AVX2 and no VNNI; README). With every convolution int8 and the probabilities
+# quantised, the twin lost 0.0125 macro F1 with the card's thresholds (0.0135 computed without
+# the AVX2 U8S8 kernels' saturation, as on VNNI; 0.0124 on a VNNI Xeon) and 0.0030 samples F2
+# cross-validated here. The first convolution's input is the pixels, where the kernels' int16
+# pair sums (VPMADDUBSW) saturate; at float32 the twin computes the same with and without
+# saturation (mean probability difference 0.00005): one setting for every CPU, for about 5% of
+# the int8 network's time. With both: 0.0034 macro F1 lost with the card's thresholds, 0.0004
+# samples F2 cross-validated. 7-bit weights (reduce_range), uint8 weights or Percentile
+# calibration with every convolution int8 lost 0.014-0.022 macro F1 with the card's thresholds.
+QUANTISATION = Quantisation(float_first_conv=True, float_sigmoid=True)
 
 
 def export_network(classifier: Any, work: Path) -> Path:
@@ -446,7 +452,8 @@ def quantise(
     graph = onnx.load(str(prepared), load_external_data=False).graph
     input_name = graph.input[0].name
     # The 512x17 head costs nothing at float32 and decides the rare tags' calls.
-    excluded = [n.name for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+    head = ("Gemm", "MatMul", "Sigmoid") if how.float_sigmoid else ("Gemm", "MatMul")
+    excluded = [n.name for n in graph.node if n.op_type in head]
     if how.float_first_conv:
         # With the nodes before it, else ONNX Runtime finds a float Conv between a DQ and a Q and
         # quantises its weights itself when it loads the twin (per tensor, int8).

@@ -30,7 +30,7 @@ from model.errors import ChipAuditError, ModelError
 from model.files import atomic_write_text
 from model.labels import read_labels
 from model.metrics import decide, pooled_summary, summary
-from model.paths import training_data_dir, user_data_dir
+from model.paths import TRAINING_DATA_ENV, training_data_dir, user_data_dir
 from model.tags import TAGS
 
 # The accuracy budget: the twin runs by default only where its calls lose no more than this.
@@ -234,14 +234,17 @@ def find_training_data(
 ) -> TrainingData:
     """Where the model's training chips and labels are on this machine, looked for in order:
     the ones named (a folder or a .tar of chips; a labels CSV); else the folder and labels file
-    its card records, where they exist; else the chips' archive and labels file its card names
-    (`archive`, `labels_source`) in the training data folder (`paths.training_data_dir`:
-    $CHIP_AUDIT_TRAINING_DATA, else ../shared/data/planet). Only existence is checked here;
-    ModelError (one line) saying what was looked for and where."""
+    its card records, where they exist (unless $CHIP_AUDIT_TRAINING_DATA is set); else the chips'
+    archive and labels file its card names (`archive`, `labels_source`) in the training data
+    folder (`paths.training_data_dir`: $CHIP_AUDIT_TRAINING_DATA, else ../shared/data/planet).
+    Only existence is checked here; ModelError (one line) saying what was looked for and
+    where."""
     data = card.data
     recorded_chips, recorded_labels = Path(data.get("folder") or ""), data.get("labels") or ""
     archive, labels_source = data.get("archive"), data.get("labels_source")
     folder, where = training_data_dir()
+    # A training data folder the user set is where to look: not also where the card says.
+    use_recorded = not os.environ.get(TRAINING_DATA_ENV)
 
     if chips is not None:
         found_chips = Path(chips)
@@ -249,7 +252,7 @@ def find_training_data(
             found_chips.is_file() and tarfile.is_tarfile(found_chips)
         ):
             raise ModelError(f"{found_chips}: neither a folder of chips nor a .tar of them")
-    elif data.get("folder") and recorded_chips.is_dir():
+    elif use_recorded and data.get("folder") and recorded_chips.is_dir():
         found_chips = recorded_chips
     elif archive and (folder / archive).is_file():
         found_chips = folder / archive
@@ -265,7 +268,7 @@ def find_training_data(
 
     if labels is not None:
         found_labels = Path(labels)
-    elif recorded_labels and Path(recorded_labels).is_file():
+    elif use_recorded and recorded_labels and Path(recorded_labels).is_file():
         found_labels = Path(recorded_labels)
     elif labels_source and (folder / labels_source).is_file():
         found_labels = folder / labels_source

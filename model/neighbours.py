@@ -18,6 +18,7 @@ import numpy as np
 # 32 px). Looked at, the top pairs are plain forest or plain cloud from different scenes, not the
 # same scene twice: look-alikes to the network, where differing tags are worth a look.
 NEAR_DUPLICATE = 0.999
+TIE_SPARES = 4  # candidates kept beyond k, so a tie at the k-th place is settled by row
 BLOCK_ROWS = 1024  # rows of the similarity matrix held at once: 1024 x 36,000 float32 = 150 MB
 
 
@@ -63,7 +64,8 @@ def nearest(
     similarity = np.full((len(rows), k), -np.inf, dtype=np.float32)
     if k_eff == 0 or len(rows) == 0:
         return Neighbours(index, similarity)
-    take = min(k_eff + 1, len(pool))  # one spare, for the chip itself
+    # Spares: one for the chip itself, and a few so that ties at the k-th place are all seen.
+    take = min(k_eff + 1 + TIE_SPARES, len(pool))
     for start in range(0, len(rows), BLOCK_ROWS):
         block = rows[start : start + BLOCK_ROWS]
         sims = unit[block] @ unit[pool].T
@@ -72,7 +74,10 @@ def nearest(
         # argpartition for the top `take`, then a stable sort of those by similarity.
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
         top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.lexsort((top, -top_sims), axis=1)
+        # Identical chips are equally similar, but BLAS may compute their two products to a
+        # different last bit (by which column of its tile they fall in): rank on 6 decimals so
+        # that such ties go to the lower row, as documented.
+        order = np.lexsort((top, -np.round(top_sims, 6)), axis=1)
         top = np.take_along_axis(top, order, axis=1)[:, :k_eff]
         top_sims = np.take_along_axis(top_sims, order, axis=1)[:, :k_eff]
         found = np.isfinite(top_sims)

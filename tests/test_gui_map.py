@@ -35,6 +35,17 @@ def window(qtbot, window_with_features, errors) -> MainWindow:
 
 
 @pytest.fixture(autouse=True)
+def pca_only(monkeypatch):
+    """The map on its PCA layout: UMAP in its process is tested in test_map_layout.py; here it
+    would cost a process and its compiling (tens of seconds) for the same selection logic."""
+    import gui.map_view
+    import model.map_view
+
+    monkeypatch.setattr(gui.map_view, "umap_available", lambda: False)
+    monkeypatch.setattr(model.map_view, "umap_available", lambda: False)
+
+
+@pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     """Points are added a chunk per turn of the event loop: chunks of 7 make 40 chips several."""
     import gui.map_view

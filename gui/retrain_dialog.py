@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from model.comparison import verdict
 from model.tags import TAGS
-from model.training import TrainConfig
+from model.train_config import TrainConfig
 
 COMPARE_COLUMNS = (
     "tag (support)",

@@ -14,7 +14,7 @@ from gui.trainer import TrainerProcess
 from model.errors import ChipAuditError
 from model.retrain import default_retrain_config
 from model.review import Review
-from model.training import TrainConfig
+from model.train_config import TrainConfig
 from model.versions import active_model_path
 
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from model.paths import REPO_ROOT
 from model.retrain import MARKER
-from model.training import TrainConfig
+from model.train_config import TrainConfig
 
 CANCEL_GRACE_MS = 10_000  # a cancelled trainer that has not stopped by then is killed
 

@@ -61,9 +61,10 @@ def audit_folder(
 ) -> tuple[list[Suspect], list]:
     """(suspects, chips that could not be read): predict the folder with the model (the active
     one by default) and rank its labelled chips as the app does."""
-    classifier = load_model(model_path)
+    # The folder and its labels first: a mistake there is said before the model loads (seconds).
     review = Review(folder, labels, session=ReviewSession(":memory:"))
     try:
+        classifier = load_model(model_path)
         review.set_model(classifier.card)
         version = classifier.card.version
         result = predict_paths(

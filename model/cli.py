@@ -355,7 +355,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from model.training import TrainConfig, TrainEvent, train
+    from model.train_config import TrainConfig, check_config
 
     config = TrainConfig(
         folder=args.folder,
@@ -374,6 +374,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         architecture=args.architecture,
         imagenet_weights=args.imagenet_weights,
     )
+    check_config(config)  # a mistake in the settings is said before TensorFlow loads (seconds)
+    from model.training import TrainEvent, train
+
     decode_bar = ProgressLine("decode")
 
     def show(event: TrainEvent) -> None:

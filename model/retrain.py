@@ -24,7 +24,8 @@ from model.comparison import MIN_POSITIVES, paired_bootstrap, tag_positives
 from model.errors import CancelledError, ChipAuditError
 from model.labels import label_matrix, read_labels
 from model.metrics import decide
-from model.training import CancelFn, ProgressFn, TrainConfig, train
+from model.train_config import TrainConfig
+from model.training import CancelFn, ProgressFn, train
 from model.tuning import validation_draws
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,34 +25,11 @@ from model.int8_twin import calibration_draw
 from model.labels import label_matrix, read_labels, tag_counts
 from model.metrics import fbeta_samples
 from model.tags import TAGS
+from model.train_config import TrainConfig, check_config
 from model.tuning import choose_thresholds
 from model.wording import count
 
 MIN_LABELLED = 20
-
-
-@dataclass
-class TrainConfig:
-    folder: Path
-    labels: Path
-    out: Path
-    init: str = "scratch"  # "scratch" or the path of a .keras model to fine-tune
-    epochs: int = 10
-    input_size: int = 32
-    val_frac: float = 0.1
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    # None: one epoch from scratch, none when fine-tuning (the start model is already settled).
-    warmup_epochs: float | None = None
-    patience: int = 3
-    seed: int = 0
-    architecture: str = "vgg16_bn"
-    imagenet_weights: Path | None = None
-    max_pos_weight: float = 5.0
-    dropout: float = 0.3
-    # Chips to validate on, fixed by the caller (the app keeps one validation set so that models
-    # are compared on the same chips); None draws a stratified split of val_frac.
-    validation_names: list[str] | None = None
 
 
 @dataclass
@@ -225,7 +201,7 @@ def train(
     emit = progress or (lambda event: None)
     is_cancelled = cancel or (lambda: False)
     started = time.monotonic()
-    _check_config(config)
+    check_config(config)
 
     labels = read_labels(config.labels)
     listing = list_chips(config.folder)
@@ -366,33 +342,6 @@ def _recipe(
         stopping=stopping.as_dict(),
     )
     return recipe
-
-
-def _check_config(config: TrainConfig) -> None:
-    if not 32 <= config.input_size <= 256:
-        raise ChipAuditError(f"input size {config.input_size} outside 32..256")
-    if not 0.0 < config.val_frac < 0.9 and config.validation_names is None:
-        raise ChipAuditError(f"validation fraction {config.val_frac} outside (0, 0.9)")
-    if config.epochs < 1:
-        raise ChipAuditError(f"epochs must be at least 1, got {config.epochs}")
-    if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:
-        raise ChipAuditError(f"warm-up of {config.warmup_epochs} epochs outside 0..{config.epochs}")
-    if config.max_pos_weight < 1.0:
-        raise ChipAuditError(f"max positive weight must be at least 1, got {config.max_pos_weight}")
-    if Path(config.out).suffix != ".keras":
-        raise ChipAuditError(f"{config.out}: the output model must end in .keras")
-    if config.init != "scratch" and not Path(config.init).is_file():
-        raise ChipAuditError(f"{config.init}: no such model to start from (or use 'scratch')")
-    out_dir = Path(config.out).parent
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ChipAuditError(f"{out_dir}: not a folder")
-    # The model's folder is made at save time: the nearest existing folder on its path must take
-    # it, or the whole training would be lost to an OSError at the very end.
-    nearest = next(p for p in (out_dir.absolute(), *out_dir.absolute().parents) if p.exists())
-    if not nearest.is_dir():
-        raise ChipAuditError(f"{nearest}: not a folder, cannot hold {config.out}")
-    if not os.access(nearest, os.W_OK | os.X_OK):
-        raise ChipAuditError(f"{nearest}: not writable, cannot hold {config.out}")
 
 
 class TimeLeft:

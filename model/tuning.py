@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from model.card import ModelCard, write_card
+from model.card import ModelCard, read_card, write_card
 from model.chips import list_chips
 from model.errors import ChipAuditError
 from model.labels import label_matrix, read_labels
@@ -92,12 +92,15 @@ def retune_thresholds(
     `labels_path`, or nothing is written. Returns the validation metrics before and after.
     """
     from model.predicting import load_model, predict_paths
+    from model.predictor import resolve_model_path
 
-    model = load_model(model_path)
-    card = model.card
+    # The card and the chips first: what is missing is said before the model loads (seconds).
+    card = read_card(resolve_model_path(model_path))
     if not card.data.get("validation_names"):
         raise ChipAuditError(f"{model_path}: its card lists no validation chips to tune on")
     paths, labels, _ = validation_chips(card, folder, labels_path)
+    model = load_model(model_path)
+    card = model.card
     predicted = predict_paths(model, paths)
     if predicted.errors:
         raise ChipAuditError(f"{predicted.errors[0]} (a validation chip; nothing was changed)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from command_line import loaded_tensorflow, run_watching_imports
 
 from model.classifier import Classifier
 from model.labels import read_labels, write_labels
@@ -129,7 +130,8 @@ def test_audit_json_is_the_same_list(planted, bundled_model: Path, tmp_path: Pat
 
 def test_audit_of_a_missing_labels_file_is_one_line(planted, tmp_path: Path) -> None:
     folder, *_ = planted
-    result = _audit(folder, "--labels", tmp_path / "nope.csv")
+    result = run_watching_imports("audit", folder, "--labels", tmp_path / "nope.csv")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and "nope.csv" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not loaded_tensorflow(result)  # the labels are read before the model loads

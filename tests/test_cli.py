@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from command_line import loaded_tensorflow, run_watching_imports
 from reference import calls_by_hand
 from sklearn.metrics import f1_score, fbeta_score
 from sklearn.preprocessing import MultiLabelBinarizer
@@ -77,8 +78,10 @@ def test_train_rejects_a_positive_weight_cap_below_one(
 ) -> None:
     out = tmp_path / "model.keras"
     args = ("--labels", labels_csv, "--max-pos-weight", "0.5", "--out", out)
-    assert_user_error(run("train", small_folder, *args), "max positive weight", "0.5")
+    result = run_watching_imports("train", small_folder, *args)
+    assert_user_error(result, "max positive weight", "0.5")
     assert not out.exists()
+    assert not loaded_tensorflow(result)  # said at once, not after seconds of TensorFlow
 
 
 def test_info_json(tiny_model: Path) -> None:
@@ -282,13 +285,13 @@ def test_tune_thresholds_without_the_validation_chips_changes_nothing(
     model = _copy_model(tiny_model, tmp_path)
     card_before = model.with_suffix(".json").read_bytes()
     # small_folder holds none of the chips the tiny model validated on.
-    line = assert_user_error(
-        run("tune-thresholds", small_folder, "--labels", labels_csv, "--model", model),
-        str(small_folder),
-        "validation chips are missing",
+    result = run_watching_imports(
+        "tune-thresholds", small_folder, "--labels", labels_csv, "--model", model
     )
+    line = assert_user_error(result, str(small_folder), "validation chips are missing")
     assert "(first: train_" in line
     assert model.with_suffix(".json").read_bytes() == card_before
+    assert not loaded_tensorflow(result)  # the chips are checked before the model loads
 
 
 # --- the command line's own voice -----------------------------------------------------------

@@ -20,7 +20,7 @@ everything with --model, while a 10 ms timer on the main thread measures how lat
 The temporary folder, and the review session written there, are removed at the end. Usage:
 
     python bench/gui_responsiveness.py [--model M.keras] [--limit N] [--copies K] [--tar T]
-                                       [--labels CSV] [--map]
+                                       [--labels CSV] [--map] [--profile]
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600, help="give up after S seconds")
     parser.add_argument(
         "--map", action="store_true", help="open the map dock first; time its layouts"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the window's thread from the last batch on; print what took longest",
     )
     return parser.parse_args(argv)
 
@@ -178,6 +183,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     common.wait_until(lambda: not window.predictions.running, args.timeout)
     t_done = time.perf_counter()
+    profiler = None
+    if args.profile:  # cProfile sees only this thread: the window's
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     if args.map:
         common.wait_until(
             lambda: (
@@ -188,6 +199,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
             args.timeout,
         )
     probe.recording = False
+    if profiler is not None:
+        profiler.disable()
     common.wait_until(lambda: milestones.first_thumbnail is not None, 10)
     probe.stop()
     review = window.review
@@ -236,6 +249,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
             f"map: stalls meanwhile  longest {max(after, default=0):.0f} ms, "
             f"{sum(s > 100 for s in after)} over 100 ms, {sum(s > 50 for s in after)} over 50 ms"
         )
+    if profiler is not None:
+        import pstats
+
+        print("\nthe window's thread from the last batch on, by cumulative time:")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     return 0
 
 

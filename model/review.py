@@ -199,6 +199,7 @@ class Review:
         # The network's pooled features per chip (float16, as stored), NaN until predicted.
         self.features: np.ndarray | None = None
         self._unit: np.ndarray | None = None  # the features scaled to length 1, for cosine
+        self._comparable: np.ndarray | None = None  # rows of _unit that are not all zero
         self._duplicates: list[tuple[int, int, float]] | None = None
         self._look_alikes: Neighbours | None = None  # kept until the features change
 
@@ -229,6 +230,7 @@ class Review:
             self._put(names, np.stack([cached[n] for n in names]))
         self.features = None
         self._unit = None
+        self._comparable = None
         self._look_alikes = None
         stored = self.session.load_features(card.version)
         with_features = [n for n in stored if n in self.index]
@@ -313,14 +315,24 @@ class Review:
         # (np.zeros is lazily mapped, so a 36,000 x 512 table costs nothing until filled).
         if self._unit is None or self._unit.shape != self.features.shape:
             self._unit = np.zeros(self.features.shape, dtype=np.float32)
+            self._comparable = np.zeros(len(self.names), dtype=bool)
         self._unit[rows] = unit_rows(self.features[rows])
+        self._comparable[rows] = self._unit[rows].any(axis=1)
 
     def unit_features(self) -> np.ndarray | None:
         """The features scaled to length 1 (float32; zero rows where none), kept until more
         features arrive: a question about one chip then costs one product."""
         if self.features is not None and self._unit is None:
             self._unit = unit_rows(self.features)
+            self._comparable = self._unit.any(axis=1)
         return self._unit
+
+    def comparable(self) -> np.ndarray:
+        """Which chips can be compared with others: they have features, and not all zero (kept
+        with the unit features, so a question about one chip does not check every chip)."""
+        if self.unit_features() is None or self._comparable is None:
+            return np.zeros(len(self.names), dtype=bool)
+        return self._comparable
 
     @property
     def has_features(self) -> np.ndarray:
@@ -334,7 +346,7 @@ class Review:
         rows = np.asarray(list(rows), dtype=np.int64)
         if self.features is None:
             return nearest(np.zeros((len(self.names), 1), np.float32), k, rows)
-        return nearest(self.unit_features(), k, rows, self.has_features, unit=True)
+        return nearest(self.unit_features(), k, rows, self.comparable(), unit=True)
 
     def near_duplicates(self, k: int = 5) -> list[tuple[int, int, float]]:
         """Labelled chips near-identical to another labelled chip whose tags now differ: pairs
@@ -357,7 +369,7 @@ class Review:
         """Each labelled chip's k most alike labelled chips (None with fewer than two). Reads
         only the features, so it may run on another thread while the reviewer works."""
         if self._look_alikes is None:
-            labelled = self.has_features & self.has_label
+            labelled = self.comparable() & self.has_label
             have = np.flatnonzero(labelled)
             if len(have) < 2:
                 return None
@@ -376,9 +388,8 @@ class Review:
         rows = np.asarray(list(rows), dtype=np.int64)
         if self.features is None:
             return np.full((len(rows), len(TAGS)), np.nan, np.float32), np.zeros(len(rows), int)
-        found = nearest(
-            self.unit_features(), k, rows, self.has_features & self.has_label, unit=True
-        )
+        labelled = self.comparable() & self.has_label
+        found = nearest(self.unit_features(), k, rows, labelled, unit=True)
         return neighbour_share(found, self.current)
 
     def explain(

@@ -24,15 +24,19 @@ def _reference(features: np.ndarray, k: int, candidates: np.ndarray) -> list[lis
     return out
 
 
+# Most chips candidates (every column computed, the others masked) or few (theirs copied).
+@pytest.mark.parametrize("candidate_share", [0.8, 0.3])
 @pytest.mark.parametrize("block_rows", [7, 1024])
-def test_nearest_equals_brute_force(monkeypatch: pytest.MonkeyPatch, block_rows: int) -> None:
+def test_nearest_equals_brute_force(
+    monkeypatch: pytest.MonkeyPatch, block_rows: int, candidate_share: float
+) -> None:
     monkeypatch.setattr(model.neighbours, "BLOCK_ROWS", block_rows)
     rng = np.random.default_rng(3)
     # Clustered, non-negative like pooled ReLU features, and one exact duplicate row.
     centres = rng.gamma(2.0, 1.0, (5, 24))
     features = centres[rng.integers(0, 5, 60)] + rng.gamma(1.0, 0.3, (60, 24))
     features[17] = features[3]
-    candidates = rng.random(60) > 0.2
+    candidates = rng.random(60) < candidate_share
     candidates[17] = True
     found = nearest(features.astype(np.float16), 6, candidates=candidates)
     expected = _reference(features.astype(np.float16).astype(np.float32), 6, candidates)

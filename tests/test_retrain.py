@@ -229,7 +229,7 @@ def test_cli_train_and_retrain_reach_the_same_training_function(
         seen.append(config)
         raise ChipAuditError("stopped by the test")
 
-    monkeypatch.setattr(model.training, "_check_config", check_spy)
+    monkeypatch.setattr(model.training, "check_config", check_spy)
     out = tmp_path / "m" / "model.keras"
     code = cli.main(
         [

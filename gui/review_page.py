@@ -242,7 +242,9 @@ class ReviewPage(QWidget):
         self.detail.show_chip(self.review, self.current_row())
         self.requery_soon()
 
-    def apply_query(self, query: ChipQuery) -> None:
+    def apply_query(self, query: ChipQuery, go_to_first: bool = False) -> None:
+        """Show the chips the query keeps, in its order; stay on the current chip where it is
+        still shown (unless `go_to_first`), else go to the first."""
         if self.review is None or self.model is None:
             return
         big = len(self.review) > LOOK_ALIKES_INLINE
@@ -252,7 +254,7 @@ class ReviewPage(QWidget):
         current = self.current_row()
         self.model.set_order(self.review.query(query))
         self.shown_changed.emit(len(self.model.order))
-        if current is not None and self.model.index_of(current).isValid():
+        if not go_to_first and current is not None and self.model.index_of(current).isValid():
             self.select_row(current)
         elif len(self.model.order):
             self.select_row(int(self.model.order[0]))
@@ -307,9 +309,9 @@ class ReviewPage(QWidget):
 
     def _resort(self) -> None:
         placeholder, self._placeholder_row = self._placeholder_row, None
-        self.apply_query(self.filters.query())
-        if self.model is not None and len(self.model.order) and self.current_row() == placeholder:
-            self.select_row(int(self.model.order[0]))
+        # Once: selecting the old chip and then the top one cost two similar-chip searches.
+        on_placeholder = placeholder is not None and self.current_row() == placeholder
+        self.apply_query(self.filters.query(), go_to_first=on_placeholder)
 
     def shown_rows(self) -> list[int]:
         """The review rows the grid shows, in its order."""

@@ -3,7 +3,7 @@ with their tags; a click goes to one, a button filters the grid to chips like th
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
@@ -57,8 +57,19 @@ class SimilarChipsPanel(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.like)
         thumbnails.ready.connect(self._thumbnail_ready)
+        self._wanted: tuple[Review | None, int | None] = (None, None)
+        self._fill_soon = QTimer(self, singleShot=True, interval=0)
+        self._fill_soon.timeout.connect(self._fill)
 
     def show_chip(self, review: Review | None, row: int | None) -> None:
+        """Show the chips like `row` on the next turn of the event loop: the search (a product
+        with every chip's features) then runs apart from what changed the current chip (a
+        re-sort of 36,000 chips, say), and a key held down searches once, where it stops."""
+        self._wanted = (review, row)
+        self._fill_soon.start()
+
+    def _fill(self) -> None:
+        review, row = self._wanted
         self.review, self.row = review, row
         self.list.clear()
         self.chips = [] if review is None or row is None else similar_chips(review, row)

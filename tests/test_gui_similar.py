@@ -49,8 +49,8 @@ def test_similar_chips_follow_the_current_chip(qtbot, window: MainWindow) -> Non
         pos=panel.list.visualItemRect(item).center(),
     )
     row = window.review.index[target]
-    qtbot.waitUntil(lambda: page.current_row() == row)
-    assert panel.row == row and panel.shown_names() == expected_similar(window, row)
+    qtbot.waitUntil(lambda: page.current_row() == row and panel.row == row)
+    assert panel.shown_names() == expected_similar(window, row)
 
 
 def test_chips_like_the_selected_ones(qtbot, window: MainWindow) -> None:

@@ -142,6 +142,42 @@ class StallProbe:
 
     def stop(self) -> None:
         self.timer.stop()
+        self._watching = False
+
+    def watch(self, over_ms: float = 60.0) -> None:
+        """Sample what the window's thread is doing during its stalls: a thread looks every 5 ms,
+        and once a tick is `over_ms` late it notes the window thread's innermost frames of this
+        project (a stall's cause, not only its length); `print_culprits` prints them."""
+        import threading
+        import traceback
+
+        main = threading.main_thread().ident
+        self.culprits: list[tuple[float, str]] = []  # (when, where)
+        self._watching = True
+
+        def look() -> None:
+            noted_for = None
+            while self._watching:
+                time.sleep(0.005)
+                late = (time.perf_counter() - self.last) * 1000 - TICK_MS
+                if not self.recording or late < over_ms or noted_for == self.last:
+                    continue
+                frame = sys._current_frames().get(main)
+                if frame is None:
+                    continue
+                ours = [
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                    for f in traceback.extract_stack(frame)
+                    if "/site-packages/" not in f.filename and "/lib/python" not in f.filename
+                ]
+                self.culprits.append((time.perf_counter(), " < ".join(ours[::-1][:4])))
+                noted_for = self.last  # one sample per stall
+
+        threading.Thread(target=look, name="stall-watch", daemon=True).start()
+
+    def print_culprits(self, since: float, after: str) -> None:
+        for when, where in getattr(self, "culprits", []):
+            print(f"stall culprit          at {when - since:.1f} s after {after}: {where}")
 
     def print_longest(self, since: float, after: str, worst_five: bool = False) -> None:
         """Print the longest stall and when it ended (s after `since`, "after <after>"), with

@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="profile the window's thread from the last batch on; print what took longest",
+        help="profile the window's thread after the last batch; sample it in stalls over 60 ms",
     )
     return parser.parse_args(argv)
 
@@ -168,6 +168,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         view.signals.ready.connect(laid_out)
     probe = common.StallProbe()
     probe.start()
+    if args.profile:
+        probe.watch()
     app.processEvents()
 
     # The open call itself counts as a stall: the probe records from before it.
@@ -249,6 +251,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
             f"map: stalls meanwhile  longest {max(after, default=0):.0f} ms, "
             f"{sum(s > 100 for s in after)} over 100 ms, {sum(s > 50 for s in after)} over 50 ms"
         )
+    if args.profile:
+        probe.print_culprits(t_done, "the last batch")
     if profiler is not None:
         import pstats
 

@@ -8,6 +8,8 @@ finer. The app says so beside the overlay (COARSE_NOTE).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from PIL import Image
 
@@ -32,15 +34,31 @@ def cam_layer(network, input_size: int) -> str:
     return best
 
 
+# Per loaded model: the network with the chosen layer's output beside the probabilities. Built
+# once, not per request (building it cost most of a request's time).
+_CAM_NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cam_network(classifier):
+    """The classifier's network with two outputs: the Grad-CAM layer's activations and the
+    probabilities (shares the weights)."""
+    both = _CAM_NETWORKS.get(classifier)
+    if both is None:
+        import keras
+
+        network = classifier.network
+        layer = network.get_layer(cam_layer(network, classifier.input_size))
+        both = keras.Model(network.inputs, [layer.output, network.outputs[0]])
+        _CAM_NETWORKS[classifier] = both
+    return both
+
+
 def class_activation(classifier, image: np.ndarray, tag: str) -> tuple[np.ndarray, int]:
     """(map, grid): Grad-CAM of `tag` for one image (h, w, 3 uint8 at the model's input size),
     in [0, 1] on the layer's grid (grid x grid cells); zeros where nothing raises the tag."""
-    import keras
     import tensorflow as tf
 
-    network = classifier.network
-    layer = network.get_layer(cam_layer(network, classifier.input_size))
-    both = keras.Model(network.inputs, [layer.output, network.outputs[0]])
+    both = cam_network(classifier)
     x = tf.convert_to_tensor(image[None].astype(np.float32))
     with tf.GradientTape() as tape:
         conv, probs = both(x, training=False)

@@ -45,7 +45,7 @@ PALETTES = {  # one colour per category, in the order model/map_view.py names th
     "suspicion": ("#b0b0b0", "#f2c94c", "#f2994a", "#d62728"),
 }
 SELECT_MODES = ("lasso", "rectangle", "pan")
-POINTS_PER_TURN = 4_000  # points added to the plot per turn of the event loop (_draw)
+POINTS_PER_TURN = 2_000  # points made per turn of the event loop (_draw): about 7 ms idle
 _generations = itertools.count(1)
 
 
@@ -179,8 +179,15 @@ class MapView(QWidget):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.box.setAspectLocked(False)
-        self.points: list[pg.ScatterPlotItem] = []
-        self._chunks: list[tuple[np.ndarray, str, int]] = []  # points still to add (_draw)
+        self.points: list[pg.ScatterPlotItem] = []  # the picture shown
+        # The next picture, built hidden a chunk per turn and then shown in one (_draw):
+        self._building: list[pg.ScatterPlotItem] = []
+        self._chunks: list[tuple[np.ndarray, str, int]] = []  # its points still to add
+        self._next_layout: tuple[np.ndarray, str] | None = None  # its layout, if a new one
+        self._next_legend = ""
+        self._pending = False  # a picture is being built (or waits to be shown)
+        self._step_queued = False  # one step per turn, however often _draw is called
+        self._job_note = ""  # what the layout job said of UMAP (missing, failed)
         self.chosen = pg.ScatterPlotItem(
             size=9, pen=pg.mkPen("#000000", width=1.5), brush=None, pxMode=True
         )
@@ -230,6 +237,7 @@ class MapView(QWidget):
             self.review.events.reloaded.disconnect(self._edited)
         self.review = review
         self.xy, self.layout_kind, self.current = None, "", None
+        self._next_layout = None
         self.selected = np.zeros(0, dtype=np.int64)
         self._features_seen = -1
         self._draw()
@@ -276,6 +284,7 @@ class MapView(QWidget):
         self._features_seen = have
         self.generation = next(_generations)
         self.note.setText(f"Laying out {have:,} chips…")
+        self._job_note = ""
         generation = self.generation
         self.pool.start(
             _LayoutJob(
@@ -290,17 +299,13 @@ class MapView(QWidget):
     def _layout_ready(self, generation: int, kind: str, xy: np.ndarray) -> None:
         if generation != self.generation or self.review is None or len(xy) != len(self.review):
             return
-        self.xy, self.layout_kind = xy, kind
-        more = " UMAP follows." if kind == "PCA" else ""
-        self.note.setText(f"{kind} of the network's features.{more}")
+        # Shown, with its note and range, once its points are all built (_reveal).
+        self._next_layout = (xy, kind)
         self._draw()
-        placed = xy[~np.isnan(xy[:, 0])]
-        if len(placed):  # the whole layout, not the first chunk of points drawn
-            (x0, y0), (x1, y1) = placed.min(axis=0).tolist(), placed.max(axis=0).tolist()
-            self.box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
 
     def _layout_note(self, generation: int, text: str) -> None:
         if generation == self.generation:
+            self._job_note = text  # kept when a layout built meanwhile is shown (_reveal)
             self.note.setText(text)
 
     # --- drawing --------------------------------------------------------------------------
@@ -308,15 +313,21 @@ class MapView(QWidget):
         self._draw()
 
     def _draw(self) -> None:
-        """Colour the points: the legend at once, the points a chunk per turn of the event loop
-        (pyqtgraph takes about 13 ms per 1,000 points to add them: 36,000 in one go held the
-        window half a second)."""
-        for item in self.points:
-            self.box.removeItem(item)
-        self.points = []
-        self._chunks = []
-        review, xy = self.review, self.xy
+        """Draw the points again (a new layout, or new colours): built hidden a chunk per turn
+        of the event loop, then shown in place of the old picture in one turn (_reveal).
+
+        pyqtgraph takes about 3.5 ms per 1,000 points to make them, and every repaint draws all
+        points shown: 36,000 added in one turn held the window half a second, and added a chunk
+        per turn to the shown picture each turn also repainted all before (a stall of 123 ms on
+        36,329 chips). Hidden items are not painted; the old picture stays until the new is
+        whole."""
+        self._drop(self._building)
+        self._building, self._chunks, self._pending = [], [], False
+        review = self.review
+        xy = self._next_layout[0] if self._next_layout is not None else self.xy
         if review is None or xy is None:
+            self._drop(self.points)
+            self.points = []
             self.legend.setText("")
             self.chosen.setData([], [])
             self.ring.setData([], [])
@@ -331,23 +342,33 @@ class MapView(QWidget):
             legend.append(f"<span style='color:{palette[k]}'>●</span> {name} ({len(rows):,})")
             for start in range(0, len(rows), POINTS_PER_TURN):
                 self._chunks.append((rows[start : start + POINTS_PER_TURN], palette[k], k))
-        self.legend.setText("&nbsp;&nbsp;".join(legend))
-        self.chosen.setZValue(10)
-        self.ring.setZValue(11)
-        self._draw_marks()
-        # The first chunk on the next turn too: with a new layout's legend, view range and
-        # repaint in this one, it made a 164 ms stall on 36,329 chips.
-        QTimer.singleShot(0, self._draw_chunk)
+        self._next_legend = "&nbsp;&nbsp;".join(legend)
+        self._pending = True
+        self._queue_step()  # on the next turn: a new layout arrives with its note in this one
 
-    def _draw_chunk(self) -> None:
-        """Add the next chunk of points; the next turn adds the one after (a new _draw drops
-        what is left of the old one)."""
-        if not self._chunks or self.xy is None:
+    def _drop(self, items: list[pg.ScatterPlotItem]) -> None:
+        for item in items:
+            self.box.removeItem(item)
+
+    def _queue_step(self) -> None:
+        if not self._step_queued:
+            self._step_queued = True
+            QTimer.singleShot(0, self._step)
+
+    def _step(self) -> None:
+        """Make the next chunk's points, hidden, or show the picture once all are made (a new
+        _draw drops what was made of the old one)."""
+        self._step_queued = False
+        if not self._pending:
+            return
+        if not self._chunks:
+            self._reveal()
             return
         rows, colour, z = self._chunks.pop(0)
+        xy = self._next_layout[0] if self._next_layout is not None else self.xy
         item = pg.ScatterPlotItem(
-            x=self.xy[rows, 0],
-            y=self.xy[rows, 1],
+            x=xy[rows, 0],
+            y=xy[rows, 1],
             size=5,
             pen=None,
             brush=pg.mkBrush(colour),
@@ -355,14 +376,38 @@ class MapView(QWidget):
             data=rows,
         )
         item.setZValue(z)  # the rarer, more telling categories on top
+        item.setVisible(False)
         self.box.addItem(item)
-        self.points.append(item)
-        if self._chunks:
-            QTimer.singleShot(0, self._draw_chunk)
+        self._building.append(item)
+        self._queue_step()
+
+    def _reveal(self) -> None:
+        """Show the built picture in place of the old one, with its legend and, for a new
+        layout, its note and view range: one repaint."""
+        self._pending = False
+        self._drop(self.points)
+        self.points, self._building = self._building, []
+        for item in self.points:
+            item.setVisible(True)
+        self.legend.setText(self._next_legend)
+        if self._next_layout is not None:
+            self.xy, self.layout_kind = self._next_layout
+            self._next_layout = None
+            more = " UMAP follows." if self.layout_kind == "PCA" else ""
+            if self._job_note:  # UMAP missing or failed, said while this was built
+                more = f" {self._job_note}"
+            self.note.setText(f"{self.layout_kind} of the network's features.{more}")
+            placed = self.xy[~np.isnan(self.xy[:, 0])]
+            if len(placed):  # the whole layout, not the first chunk of points drawn
+                (x0, y0), (x1, y1) = placed.min(axis=0).tolist(), placed.max(axis=0).tolist()
+                self.box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+        self.chosen.setZValue(10)
+        self.ring.setZValue(11)
+        self._draw_marks()
 
     def drawing(self) -> bool:
-        """Whether points are still being added."""
-        return bool(self._chunks)
+        """Whether points are still being made or not yet shown."""
+        return self._pending
 
     def _draw_marks(self) -> None:
         xy = self.xy

@@ -12,7 +12,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from gui.main_window import MainWindow
-from model.map_view import in_polygon, pca_layout
+from gui.map_view import PALETTES
+from model.map_view import colouring, in_polygon, pca_layout
 
 N_CHIPS = 40
 
@@ -158,3 +159,40 @@ def test_lasso_and_rectangle_on_the_map_select_those_chips_in_the_grid(
     other = next(i for i in range(N_CHIPS) if i not in expected)
     page.select_row(other)
     qtbot.waitUntil(lambda: view.ring_position() == pytest.approx(tuple(xy[other]), abs=1e-4))
+
+
+def _shown(view) -> dict[int, str]:
+    """Each drawn chip's colour, as the shown picture has it."""
+    return {
+        int(p.data()): item.opts["brush"].color().name()
+        for item in view.points
+        if item.isVisible()
+        for p in item.points()
+    }
+
+
+def test_new_colours_replace_the_picture_whole_once_every_point_is_made(
+    qtbot, window: MainWindow
+) -> None:
+    """The points are made a chunk per turn (7 here), hidden; until the last is made the old
+    picture stays, every chip in it once, and then the new one replaces it in one turn."""
+    view = window.map_dock.view
+    qtbot.waitUntil(lambda: not view.drawing())
+    before = _shown(view)
+    assert sorted(before) == list(range(N_CHIPS))
+    view.mode.setCurrentIndex(view.mode.findData("disagreement"))
+    assert view.drawing()
+    steps = 0
+    while view.drawing():
+        QApplication.processEvents()  # one turn: one chunk made, or the picture shown
+        steps += 1
+        if view.drawing():
+            assert _shown(view) == before, f"the old picture changed at step {steps}"
+    assert steps >= N_CHIPS // 7, "the points were made in one turn, not a chunk per turn"
+    after = _shown(view)
+    assert sorted(after) == list(range(N_CHIPS))
+    # The new colours are disagreement's: what the colouring of the review says, chip by chip.
+    colours = colouring(window.review, "disagreement", view.tag.currentData())
+    palette = PALETTES["disagreement"]
+    assert after == {i: palette[colours.category[i]] for i in range(N_CHIPS)}
+    assert view.legend.text().count("●") == len(colours.names)

@@ -111,6 +111,43 @@ def wait_until(condition: Callable[[], object], seconds: float) -> None:
     check.stop()
 
 
+class CollectionLog:
+    """Python's garbage collections while recording: when each ended, its generation and how
+    long it held the process (gc.callbacks; a collection holds the GIL, so every thread waits).
+    A full (generation 2) collection scans every tracked object that is not frozen."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.pauses: list[tuple[float, int, float]] = []  # (ended, generation, ms)
+        self._started = 0.0
+        self._gc = gc
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        else:
+            self.pauses.append((now, int(info["generation"]), (now - self._started) * 1000))
+
+    def stop(self) -> None:
+        if self._note in self._gc.callbacks:
+            self._gc.callbacks.remove(self._note)
+
+    def summary(self, since: float, until: float | None = None) -> str:
+        """Full collections and the longest of the others between two perf_counter times."""
+        until = time.perf_counter() if until is None else until
+        seen = [(t, g, ms) for t, g, ms in self.pauses if since <= t <= until]
+        full = sorted((ms, t) for t, g, ms in seen if g == 2)
+        young = max((ms for _, g, ms in seen if g < 2), default=0.0)
+        longest = ", ".join(f"{ms:.0f} ms at {t - since:.1f} s" for ms, t in full[::-1][:3])
+        return (
+            f"{len(full)} full ({longest or 'none'}); {len(seen) - len(full)} young, "
+            f"longest {young:.0f} ms"
+        )
+
+
 class StallProbe:
     """Main-thread stalls: a precise 10 ms timer on the main thread; while recording, each tick
     notes how late it came (the gap since the previous tick less 10 ms) and when."""

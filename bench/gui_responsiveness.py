@@ -20,7 +20,7 @@ everything with --model, while a 10 ms timer on the main thread measures how lat
 The temporary folder, and the review session written there, are removed at the end. Usage:
 
     python bench/gui_responsiveness.py [--model M.keras] [--limit N] [--copies K] [--tar T]
-                                       [--labels CSV] [--map] [--profile]
+                                       [--labels CSV] [--map] [--profile | --watch]
 """
 
 from __future__ import annotations
@@ -58,7 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="profile the window's thread after the last batch; sample it in stalls over 60 ms",
+        help="profile the window's thread after the last batch (cProfile); implies --watch",
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="sample what the window's thread does in each stall over 60 ms, without cProfile "
+        "(which slows Python code several-fold and so lengthens the stalls it looks at)",
     )
     return parser.parse_args(argv)
 
@@ -167,8 +173,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
         view.signals.ready.connect(laid_out)
     probe = common.StallProbe()
+    collections = common.CollectionLog()
     probe.start()
-    if args.profile:
+    if args.profile or args.watch:
         probe.watch()
     app.processEvents()
 
@@ -205,6 +212,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         profiler.disable()
     common.wait_until(lambda: milestones.first_thumbnail is not None, 10)
     probe.stop()
+    t_stopped = time.perf_counter()
+    collections.stop()
     review = window.review
     n_chips = len(review.names)
     predicted = int(review.predicted.sum())
@@ -233,6 +242,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(f"stalls over 50 ms      {sum(s > 50 for s in probe.stalls)}")
     print(f"99th-percentile stall  {common.percentile(probe.stalls, 99):.1f} ms")
     print(f"median stall           {common.percentile(probe.stalls, 50):.1f} ms")
+    print(f"garbage collections    {collections.summary(t_open, t_done)} (open to last batch)")
     print(f"prediction             {rate:.0f} chips/s after the model loaded")
     print(f"open to last batch     {t_done - t_open:.1f} s (model load {loaded - t_opened:.1f} s)")
     print(f"peak memory            {peak_mb:.0f} MB (ru_maxrss)")
@@ -251,7 +261,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
             f"map: stalls meanwhile  longest {max(after, default=0):.0f} ms, "
             f"{sum(s > 100 for s in after)} over 100 ms, {sum(s > 50 for s in after)} over 50 ms"
         )
-    if args.profile:
+        print(f"map: collections       {collections.summary(t_done, t_stopped)}")
+    if args.profile or args.watch:
         probe.print_culprits(t_done, "the last batch")
     if profiler is not None:
         import pstats

@@ -46,6 +46,8 @@ def test_umap_in_its_process_maps_a_set_the_same_and_keeps_look_alikes_near(
     assert np.isnan(child[[5, 77]]).all() and not np.isnan(np.delete(child, [5, 77], 0)).any()
     assert umap_process._child is not None and umap_process._child.is_alive()  # kept
     np.testing.assert_array_equal(umap_process.layout(features, seed=0), child)
+    # As the app sends them: float16, the dtype and shape travelling with the raw bytes.
+    np.testing.assert_array_equal(umap_process.layout(features.astype(np.float16), 0), child)
 
     have = ~np.isnan(features[:, 0])
     kept = {

@@ -161,6 +161,9 @@ class Review:
         self.paths = listing.paths
         self.names = [p.stem for p in self.paths]
         self.index = {n: i for i, n in enumerate(self.names)}
+        # Once, here (off the window's thread when the app opens a folder): over 36,000 paths
+        # it took 60-290 ms, asked on the window's thread as the folder was shown.
+        self._has_tiffs = any(is_tiff(p) for p in self.paths)
         self.broken: dict[str, str] = {Path(e.path).stem: e.reason for e in listing.errors}
         self.session = session or ReviewSession.for_folder(self.folder)
         self.labels_found = False
@@ -270,8 +273,8 @@ class Review:
         }
 
     def unpredicted_paths(self) -> list[Path]:
-        missing = np.isnan(self.probs[:, 0])
-        return [p for p, m in zip(self.paths, missing) if m and p.stem not in self.broken]
+        missing = np.flatnonzero(np.isnan(self.probs[:, 0])).tolist()
+        return [self.paths[i] for i in missing if self.names[i] not in self.broken]
 
     def add_predictions(
         self,
@@ -496,7 +499,7 @@ class Review:
         )
 
     def has_tiffs(self) -> bool:
-        return any(is_tiff(p) for p in self.paths)
+        return self._has_tiffs
 
     def tiff_note(self, model_path: str | os.PathLike[str] | None = None) -> str:
         """What the reviewer should know about `model_path`'s calls here, or "" (no TIFFs)."""

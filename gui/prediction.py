@@ -58,7 +58,9 @@ class PredictionController(QObject):
         paths = review.unpredicted_paths()
         if not paths:
             return False
-        job = PredictionJob(str(model_path), paths, review.card.version)
+        # The worker makes the empty features table where the review has none yet.
+        blank_for = len(review) if review.features is None else 0
+        job = PredictionJob(str(model_path), paths, review.card.version, review_chips=blank_for)
         self._run = _Run(job, review, len(paths))
         self._worker_thread().submit(job)
         self.loading.emit()
@@ -111,13 +113,13 @@ class PredictionController(QObject):
         if self._current(run_id):
             self.started.emit(total)
 
-    @Slot(int, object, object, object)
-    def _batch_ready(self, run_id: int, names: list[str], probs, features) -> None:
+    @Slot(int, object, object, object, object)
+    def _batch_ready(self, run_id: int, names: list[str], probs, features, blank) -> None:
         run = self._current(run_id)
         if run is None:
             self.stale_dropped.emit(len(names))
             return
-        run.review.add_predictions(names, probs, run.job.version, features)
+        run.review.add_predictions(names, probs, run.job.version, features, blank)
 
     @Slot(int, int, int, float)
     def _progress(self, run_id: int, done: int, total: int, rate: float) -> None:

@@ -39,6 +39,7 @@ class PredictionJob:
     paths: list[Path]
     version: str  # the model version the review expects; a mismatch fails the run
     tta: bool = False
+    review_chips: int = 0  # the review's size: the first batch brings its empty features table
     run_id: int = field(default_factory=lambda: next(_run_ids))
     cancelled: threading.Event = field(default_factory=threading.Event)
     resume: threading.Event = field(default_factory=threading.Event)
@@ -90,7 +91,8 @@ class InferenceWorker(QObject):
 
     started = Signal(int, int)  # run id, total chips
     # run id, names, probs (n, 17), pooled features (n, d) of the same pass (None with TTA)
-    batch_ready = Signal(int, object, object, object)
+    # run id, names, probabilities, pooled features or None, an empty features table or None
+    batch_ready = Signal(int, object, object, object, object)
     progress = Signal(int, int, int, float)  # run id, done, total, chips per second
     finished = Signal(int, float)  # run id, seconds
     cancelled = Signal(int)  # run id
@@ -181,6 +183,7 @@ class InferenceWorker(QObject):
     @Slot(object)
     def run(self, job: PredictionJob) -> None:
         from model.predicting import predict_paths
+        from model.review import empty_features
 
         run_id = job.run_id
         if job.cancelled.is_set():  # superseded while it waited behind the previous run
@@ -198,9 +201,16 @@ class InferenceWorker(QObject):
                 rate = done / max(time.monotonic() - started, 1e-6)
                 self.progress.emit(run_id, done, total, rate)
 
+            blank_sent = False
+
             def send(names, probs, features=None) -> None:
+                nonlocal blank_sent
                 pooled = None if features is None else np.array(features, dtype=np.float16)
-                self.batch_ready.emit(run_id, list(names), np.array(probs), pooled)
+                blank = None
+                if pooled is not None and not blank_sent and job.review_chips:
+                    blank = empty_features(job.review_chips, pooled.shape[1])
+                    blank_sent = True
+                self.batch_ready.emit(run_id, list(names), np.array(probs), pooled, blank)
 
             def should_stop() -> bool:  # before each batch: Grad-CAM requests are served here
                 return job.should_stop(lambda: self._serve_cams(job.model_path))

@@ -141,6 +141,13 @@ def find_labels_csv(folder: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+def empty_features(n_chips: int, width: int) -> np.ndarray:
+    """A review's table of pooled features before any prediction: NaN, float16 (as stored).
+    For 36,000 chips it is 37 MB to fill, 50-150 ms: the prediction thread makes it ahead of
+    the first batch, so the window does not (Review.add_predictions' `blank`)."""
+    return np.full((n_chips, width), np.nan, dtype=np.float16)
+
+
 class Review:
     """State of one review. Indices are positions in `names` (folder order)."""
 
@@ -282,17 +289,19 @@ class Review:
         probs: np.ndarray,
         version: str,
         features: np.ndarray | None = None,
+        blank: np.ndarray | None = None,
     ) -> list[int]:
         """Take a batch of predictions made by model `version` (with the pooled features of the
         same pass, if given), save it in the session (the one writer of predictions) and announce
         it; returns the rows it touched. A batch from any other model than the one in use is
-        refused (empty list): it must never be shown."""
+        refused (empty list): it must never be shown. `blank`: an `empty_features` table for
+        this review, made ahead by the caller's worker, used if a new table is needed."""
         if self.card is None or version != self.card.version:
             return []
         self.session.store_predictions(version, names, probs)
         if features is not None:
             self.session.store_features(version, names, features)
-            self._put_features(names, features)
+            self._put_features(names, features, blank)
         rows = self._put(names, probs)
         self.events.predictions.emit(rows=rows)
         return rows
@@ -305,10 +314,14 @@ class Review:
         self._changed()
         return rows
 
-    def _put_features(self, names: list[str], features: np.ndarray) -> None:
+    def _put_features(
+        self, names: list[str], features: np.ndarray, blank: np.ndarray | None = None
+    ) -> None:
         features = np.asarray(features, dtype=np.float16)
         if self.features is None or self.features.shape[1] != features.shape[1]:
-            self.features = np.full((len(self.names), features.shape[1]), np.nan, np.float16)
+            shape = (len(self.names), features.shape[1])
+            fits = blank is not None and blank.shape == shape and blank.dtype == np.float16
+            self.features = blank if fits else empty_features(*shape)
         rows = [self.index[n] for n in names if n in self.index]
         keep = [k for k, n in enumerate(names) if n in self.index]
         self.features[rows] = features[keep]

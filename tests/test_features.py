@@ -12,7 +12,7 @@ import numpy as np
 from model.chips import decode_rgb
 from model.classifier import Classifier
 from model.predicting import predict_paths
-from model.review import Review
+from model.review import Review, empty_features
 from model.session import ReviewSession
 
 
@@ -105,3 +105,26 @@ def test_a_session_written_before_features_gets_their_table(tmp_path: Path) -> N
         assert session.load_features("v2") == {}
     finally:
         session.close()
+
+
+def test_a_blank_table_made_ahead_is_taken_when_it_fits(
+    tmp_path: Path, synthetic_chips, bundled_classifier: Classifier
+) -> None:
+    names = ["a", "b", "c"]
+    synthetic_chips(tmp_path / "chips", names)
+    review = Review(tmp_path / "chips", _labels(tmp_path / "labels.csv", names))
+    probs = np.full((1, 17), 0.5, np.float32)
+    version = bundled_classifier.card.version
+    try:
+        review.set_model(bundled_classifier.card)
+        wrong = empty_features(len(names) + 1, 8)  # another review's size: not taken
+        review.add_predictions(["b"], probs, version, np.ones((1, 8)), blank=wrong)
+        assert review.features is not wrong and review.features.shape == (3, 8)
+        review.set_model(replace(bundled_classifier.card, version=version + "-2"))
+        blank = empty_features(len(names), 8)
+        review.add_predictions(["c"], probs, version + "-2", np.full((1, 8), 2.0), blank=blank)
+        assert review.features is blank
+        np.testing.assert_array_equal(review.has_features, [False, False, True])
+        np.testing.assert_array_equal(blank[2], np.full(8, 2.0, np.float16))
+    finally:
+        review.close()

@@ -3,6 +3,8 @@ grid; the neighbours come from the features the window's own prediction run stor
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -100,3 +102,25 @@ def test_look_alikes_filter_on_a_big_folder_searches_off_the_windows_thread(
     kept = review._look_alikes
     review.set_tag([0], "road", "road" not in review.tags_now(0))
     assert review._look_alikes is kept and review.look_alikes_ready()
+
+
+def test_the_features_table_is_made_on_the_prediction_thread(
+    qtbot, window_with_features, monkeypatch
+) -> None:
+    """The empty table the features fill (37 MB for 36,000 chips) is made by the prediction
+    thread with the first batch, not by the window as that batch lands."""
+    import model.review
+
+    made: list[tuple[bool, np.ndarray]] = []
+    make = model.review.empty_features
+
+    def recording(n_chips: int, width: int) -> np.ndarray:
+        table = make(n_chips, width)
+        made.append((threading.current_thread() is threading.main_thread(), table))
+        return table
+
+    monkeypatch.setattr(model.review, "empty_features", recording)
+    window = window_with_features(300, N_CHIPS)
+    assert [on_window_thread for on_window_thread, _ in made] == [False]
+    assert window.review.features is made[0][1]
+    assert window.review.features.shape[0] == N_CHIPS and window.review.has_features.all()

@@ -367,6 +367,8 @@ class ReviewPage(QWidget):
         if self.review is None or self.model is None or not current.isValid():
             return
         row = self.model.review_row(current)
+        if row != self._placeholder_row:  # the reviewer went elsewhere: theirs, kept on re-sort
+            self._placeholder_row = None
         self.detail.show_chip(self.review, row)
         self.similar.show_chip(self.review, row)
         self.current_changed.emit(row)

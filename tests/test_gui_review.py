@@ -805,6 +805,28 @@ def test_a_first_visit_lands_on_the_top_suspect_once_predictions_are_in(
     assert page.current_row() == elsewhere
 
 
+def test_a_reviewer_back_on_the_first_chip_stays_there_when_the_run_ends(
+    qtbot, open_and_wait, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
+) -> None:
+    """A first visit starts on the chip that sorts first before predictions and moves to the top
+    suspect when the run ends, unless the reviewer went elsewhere: also where they went
+    elsewhere and came back to that first chip (it is theirs now)."""
+    folder, labels_path = make_folder(
+        tmp_path, planted.names, chips_dir, link_chips, planted.truth
+    )
+    window = new_window()
+    assert open_and_wait(window, folder, labels_path)
+    page = window.page
+    assert window.predictions.running  # the run's end is still to come
+    first = page.current_row()
+    page.select_row(int(page.model.order[1]))  # elsewhere, and back, before the run ends
+    page.select_row(first)
+    wait_predicted(qtbot, window, N_CHIPS)
+    wait_settled(qtbot, window)
+    assert int(page.model.order[0]) != first, "the top suspect is the first chip: no test"
+    assert page.current_row() == first
+
+
 def test_grid_marks_say_how_suspect_each_chip_is(
     qtbot, open_and_wait, new_window, planted: Planted, tmp_path: Path, chips_dir, link_chips
 ) -> None:

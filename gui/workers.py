@@ -90,8 +90,8 @@ class InferenceWorker(QObject):
     Grad-CAM requests are served between a run's batches (`ask_cam`)."""
 
     started = Signal(int, int)  # run id, total chips
-    # run id, names, probs (n, 17), pooled features (n, d) of the same pass (None with TTA)
-    # run id, names, probabilities, pooled features or None, an empty features table or None
+    # run id, names, probs (n, 17), pooled features (n, d) of the same pass (None with TTA),
+    # and with a run's first batch the review's empty features table (Review.add_predictions)
     batch_ready = Signal(int, object, object, object, object)
     progress = Signal(int, int, int, float)  # run id, done, total, chips per second
     finished = Signal(int, float)  # run id, seconds

@@ -811,9 +811,7 @@ def test_a_reviewer_back_on_the_first_chip_stays_there_when_the_run_ends(
     """A first visit starts on the chip that sorts first before predictions and moves to the top
     suspect when the run ends, unless the reviewer went elsewhere: also where they went
     elsewhere and came back to that first chip (it is theirs now)."""
-    folder, labels_path = make_folder(
-        tmp_path, planted.names, chips_dir, link_chips, planted.truth
-    )
+    folder, labels_path = make_folder(tmp_path, planted.names, chips_dir, link_chips, planted.truth)
     window = new_window()
     assert open_and_wait(window, folder, labels_path)
     page = window.page

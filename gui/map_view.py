@@ -179,6 +179,7 @@ class MapView(QWidget):
         self.note.setWordWrap(True)
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)  # unwrapped, disagreement's legend widened the window
         self.box = SelectingViewBox()
         self.plot = pg.PlotWidget(viewBox=self.box, background="w")
         self.plot.hideAxis("left")
@@ -201,14 +202,21 @@ class MapView(QWidget):
         )
         self.box.addItem(self.chosen)
         self.box.addItem(self.ring)
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Colour by"))
-        controls.addWidget(self.mode, 1)
-        controls.addWidget(self.tag, 1)
-        controls.addWidget(self.select, 1)
+        # The dock must fit beside the review page on a 1600 px screen (the page needs 1,363):
+        # combos that shrink to a few letters, two rows of them, not three combos' full width.
+        for combo in (self.mode, self.tag, self.select):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(3)
+        colour = QHBoxLayout()
+        colour.addWidget(QLabel("Colour by"))
+        colour.addWidget(self.mode, 1)
+        colour.addWidget(self.tag, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(controls)
+        layout.addLayout(colour)
+        layout.addWidget(self.select)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.legend)
         layout.addWidget(self.note)
@@ -344,10 +352,13 @@ class MapView(QWidget):
         legend = []
         for k, name in enumerate(colours.names):
             rows = np.flatnonzero(placed & (colours.category == k))
-            legend.append(f"<span style='color:{palette[k]}'>●</span> {name} ({len(rows):,})")
+            legend.append(  # an entry breaks between entries only, not from its dot
+                f"<span style='white-space:nowrap'><span style='color:{palette[k]}'>●</span>"
+                f" {name} ({len(rows):,})</span>"
+            )
             for start in range(0, len(rows), POINTS_PER_TURN):
                 self._chunks.append((rows[start : start + POINTS_PER_TURN], palette[k], k))
-        self._next_legend = "&nbsp;&nbsp;".join(legend)
+        self._next_legend = "&nbsp; ".join(legend)
         self._pending = True
         self._queue_step()  # on the next turn: a new layout arrives with its note in this one
 

@@ -196,3 +196,13 @@ def test_new_colours_replace_the_picture_whole_once_every_point_is_made(
     palette = PALETTES["disagreement"]
     assert after == {i: palette[colours.category[i]] for i in range(N_CHIPS)}
     assert view.legend.text().count("●") == len(colours.names)
+
+
+def test_the_window_with_the_map_fits_a_1600_pixel_screen(qtbot, window: MainWindow) -> None:
+    """The map's combos shrink and its legend wraps: with the longest legend (disagreement's),
+    the window's narrowest is still under 1,600 px (it was 1,859 here, 1,941 under X)."""
+    view = window.map_dock.view
+    view.mode.setCurrentIndex(view.mode.findData("disagreement"))
+    qtbot.waitUntil(lambda: not view.drawing())
+    assert view.legend.text().count("●") == 4
+    assert window.minimumSizeHint().width() <= 1600, window.minimumSizeHint()

@@ -188,7 +188,8 @@ class MapView(QWidget):
         self.points: list[pg.ScatterPlotItem] = []  # the picture shown
         # The next picture, built hidden a chunk per turn and then shown in one (_draw):
         self._building: list[pg.ScatterPlotItem] = []
-        self._chunks: list[tuple[np.ndarray, str, int]] = []  # its points still to add
+        # its points still to make: (x, y, review rows, colour, z)
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, str, int]] = []
         self._next_layout: tuple[np.ndarray, str] | None = None  # its layout, if a new one
         self._next_legend = ""
         self._pending = False  # a picture is being built (or waits to be shown)
@@ -200,6 +201,8 @@ class MapView(QWidget):
         self.ring = pg.ScatterPlotItem(
             size=22, pen=pg.mkPen("#000000", width=3), brush=None, pxMode=True
         )
+        self.chosen.setZValue(10)  # above every category's points
+        self.ring.setZValue(11)
         self.box.addItem(self.chosen)
         self.box.addItem(self.ring)
         # The dock must fit beside the review page on a 1600 px screen (the page needs 1,363):
@@ -357,7 +360,8 @@ class MapView(QWidget):
                 f" {name} ({len(rows):,})</span>"
             )
             for start in range(0, len(rows), POINTS_PER_TURN):
-                self._chunks.append((rows[start : start + POINTS_PER_TURN], palette[k], k))
+                part = rows[start : start + POINTS_PER_TURN]
+                self._chunks.append((xy[part, 0], xy[part, 1], part, palette[k], k))
         self._next_legend = "&nbsp; ".join(legend)
         self._pending = True
         self._queue_step()  # on the next turn: a new layout arrives with its note in this one
@@ -380,11 +384,10 @@ class MapView(QWidget):
         if not self._chunks:
             self._reveal()
             return
-        rows, colour, z = self._chunks.pop(0)
-        xy = self._next_layout[0] if self._next_layout is not None else self.xy
+        x, y, rows, colour, z = self._chunks.pop(0)
         item = pg.ScatterPlotItem(
-            x=xy[rows, 0],
-            y=xy[rows, 1],
+            x=x,
+            y=y,
             size=5,
             pen=None,
             brush=pg.mkBrush(colour),
@@ -417,8 +420,6 @@ class MapView(QWidget):
             if len(placed):  # the whole layout, not the first chunk of points drawn
                 (x0, y0), (x1, y1) = placed.min(axis=0).tolist(), placed.max(axis=0).tolist()
                 self.box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
-        self.chosen.setZValue(10)
-        self.ring.setZValue(11)
         self._draw_marks()
 
     def drawing(self) -> bool:
